@@ -1,0 +1,15 @@
+/* conc.h - umbrella header: every public conc module. */
+#ifndef CONC_H
+#define CONC_H
+
+#include "conc/version.h"
+#include "conc/error.h"
+#include "conc/base.h"
+#include "conc/thread.h"
+#include "conc/sync.h"
+#include "conc/future.h"
+#include "conc/task.h"
+#include "conc/executor.h"
+#include "conc/thread_pool.h"
+
+#endif

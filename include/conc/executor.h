@@ -1,0 +1,154 @@
+/* conc/executor.h - the executor interface (concurrent.futures.Executor).
+ *
+ * Every pool - the thread pool now, the process pool, the coroutine loop and
+ * the MPI executor - is a conc_executor, and every call here works on each.
+ *
+ *   with ThreadPoolExecutor(10) as t:      conc_thread_pool_create(&o, &ex);
+ *       f = t.submit(fn, x)                conc_executor_submit(ex, fn, x, &f);
+ *       f.result()                         conc_future_result(f, -1, &r);
+ *       for r in t.map(fn, xs): ...        conc_executor_map(ex, fn, xs, n, NULL, &m);
+ *                                          while (conc_map_next(m, &r) == 1) ...
+ *   (leaving the with block)               conc_executor_destroy(ex);
+ *
+ * Lifecycle: shutdown(wait, cancel_futures) stops accepting tasks; destroy
+ * is shutdown(wait=true) followed by freeing, as leaving Python's `with`.
+ * Futures outlive their executor.
+ *
+ * Executors alive at exit() are shut down with wait by an exit hook, as
+ * Python does, unless created with CONC_EXECUTOR_NO_EXIT_HOOK.  In a child
+ * made by fork(), an executor inherited from the parent has no workers: its
+ * submit returns CONC_EBROKEN, shutdown returns at once, destroy frees it,
+ * and the exit hook leaves it alone.
+ */
+#ifndef CONC_EXECUTOR_H
+#define CONC_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "conc/base.h"
+#include "conc/future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct conc_executor conc_executor;
+
+/* Executor creation flag: no shutdown by the exit hook. */
+#define CONC_EXECUTOR_NO_EXIT_HOOK 1u
+
+/* Per-submission options beyond Python's. */
+typedef struct conc_submit_options {
+  size_t size;      /* sizeof(conc_submit_options); set by _init */
+  int priority;     /* higher runs first among tasks submitted from outside
+                       the pool; default 0 */
+  double deadline;  /* conc_now() time by which the task must have started,
+                       else it finishes with CONC_EDEADLINE; negative: none */
+  double timeout;   /* how long submit may wait for room in a bounded queue:
+                       negative forever (default), 0 never (CONC_EAGAIN) */
+} conc_submit_options;
+
+CONC_EXTERN void conc_submit_options_init(conc_submit_options *o);
+
+/* Submit fn(arg).  On 0, *out (if out is not NULL) holds a new future
+ * reference for the caller to release; with out == NULL the task runs
+ * without a handle (fire-and-forget; a failure is only counted).
+ * Returns 0, CONC_EINVAL, CONC_ENOMEM, CONC_ESHUTDOWN (after shutdown),
+ * CONC_EBROKEN (broken executor, or inherited across fork).  If submit fails
+ * the task never runs.  Any thread, including the executor's own tasks;
+ * never blocks (see _ex for bounded queues). */
+CONC_EXTERN int conc_executor_submit(conc_executor *ex, conc_fn fn, void *arg,
+                                     conc_future **out);
+
+/* As conc_executor_submit with options (NULL: defaults).  Also returns
+ * CONC_EAGAIN / CONC_ETIMEDOUT when a bounded queue stayed full. */
+CONC_EXTERN int conc_executor_submit_ex(conc_executor *ex, conc_fn fn,
+                                        void *arg,
+                                        const conc_submit_options *opts,
+                                        conc_future **out);
+
+/* Submit the registered task `name` on a copy of in[0..len-1].  The result
+ * (conc_future_result's *result) is a const conc_bytes * owned by the
+ * future.  Returns as _ex, and CONC_ENOENT for an unregistered name. */
+CONC_EXTERN int conc_executor_submit_task(conc_executor *ex, const char *name,
+                                          const void *in, size_t len,
+                                          const conc_submit_options *opts,
+                                          conc_future **out);
+
+/* Stop accepting tasks.  cancel_futures: cancel every pending task (outcome
+ * CONC_ECANCELED) and ask running ones to stop (conc_future_stop).  wait:
+ * block until every accepted task is done and the workers have exited.
+ * Calling it again is harmless.  Returns 0, CONC_EINVAL, or CONC_EDEADLK
+ * when wait is true and the caller is one of the executor's own tasks (the
+ * shutdown still happens, without the wait).  Any thread. */
+CONC_EXTERN int conc_executor_shutdown(conc_executor *ex, bool wait,
+                                       bool cancel_futures);
+
+/* shutdown(wait=true, cancel_futures=false), then free ex.  ex must not be
+ * used afterwards; its futures stay valid.  Returns 0, CONC_EINVAL, or
+ * CONC_EDEADLK from one of its own tasks (nothing is freed then).  The
+ * default executor cannot be destroyed (CONC_EPERM). */
+CONC_EXTERN int conc_executor_destroy(conc_executor *ex);
+
+/* The number of workers ex may use (max_workers). */
+CONC_EXTERN unsigned conc_executor_max_workers(const conc_executor *ex);
+
+/* The process-wide default executor: a thread pool started on first use
+ * with CONC_NUM_THREADS workers (environment; default as max_workers), shut
+ * down at exit or by conc_library_shutdown().  *out is borrowed: do not
+ * destroy it.  Returns 0, CONC_ENOMEM or CONC_EAGAIN.  Any thread. */
+CONC_EXTERN int conc_executor_default(conc_executor **out);
+
+/* ---- map ---- */
+
+typedef struct conc_map_options {
+  size_t size;       /* sizeof(conc_map_options); set by _init */
+  size_t chunksize;  /* items per task; default 1 */
+  size_t buffersize; /* chunks in flight at most; 0: 2 x max_workers */
+  double timeout;    /* overall, from the map call; negative: none */
+} conc_map_options;
+
+CONC_EXTERN void conc_map_options_init(conc_map_options *o);
+
+/* Ordered map (Executor.map): runs fn on each input and yields results in
+ * input order with at most buffersize chunks in flight, so inputs are
+ * submitted as results are consumed.  Returns 0 with *out set, CONC_EINVAL,
+ * CONC_ENOMEM, CONC_ESHUTDOWN, CONC_EBROKEN.  args is read lazily: it must
+ * stay valid until the map is destroyed. */
+typedef struct conc_map conc_map;
+
+CONC_EXTERN int conc_executor_map(conc_executor *ex, conc_fn fn,
+                                  void *const *args, size_t n,
+                                  const conc_map_options *opts,
+                                  conc_map **out);
+
+/* The same with inputs drawn from a generator: next(ctx, &arg) returns 1
+ * with an input, 0 at the end, or a negative code that ends the map with
+ * that error.  Called on the thread that calls conc_map_next. */
+typedef int (*conc_map_source_fn)(void *ctx, void **arg);
+CONC_EXTERN int conc_executor_map_source(conc_executor *ex, conc_fn fn,
+                                         conc_map_source_fn next, void *ctx,
+                                         const conc_map_options *opts,
+                                         conc_map **out);
+
+/* Next result in input order.  Returns 1 with *result set, 0 when every
+ * result was yielded, or an error that ends the map: the failing task's
+ * outcome (CONC_ETASK ...; details by conc_map_error), CONC_ETIMEDOUT, or
+ * the source's error.  After an error or the end, it keeps returning the
+ * same.  Blocks.  One thread at a time. */
+CONC_EXTERN int conc_map_next(conc_map *m, void **result);
+
+/* Details of the error that ended the map, as conc_future_error (detail
+ * and message; the message lives as long as m).  Returns that error, or 0
+ * when the map has not failed. */
+CONC_EXTERN int conc_map_error(const conc_map *m, int *detail,
+                               const char **message);
+
+/* Cancel what has not started, wait for started tasks to finish, free m.
+ * NULL is ignored.  Blocks. */
+CONC_EXTERN void conc_map_destroy(conc_map *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

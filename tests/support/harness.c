@@ -1,0 +1,139 @@
+/* harness.c - counting allocator, latch, runner.  See harness.h. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_long live;
+static atomic_long allocs;
+static atomic_long fail_at;
+static bool leak_check = true;
+
+static bool should_fail(void) {
+  long n = atomic_fetch_add(&allocs, 1) + 1;
+  long f = atomic_load(&fail_at);
+  return f > 0 && n == f;
+}
+
+/* A header keeps blocks 16-byte aligned and marks them as ours. */
+#define HDR 16
+static void *t_malloc(size_t n) {
+  if (should_fail())
+    return NULL;
+  char *p = malloc(n + HDR);
+  if (!p)
+    return NULL;
+  atomic_fetch_add(&live, 1);
+  return p + HDR;
+}
+static void *t_calloc(size_t c, size_t n) {
+  if (n && c > ((size_t)-1 - HDR) / n)
+    return NULL;
+  void *p = t_malloc(c * n);
+  if (p)
+    memset(p, 0, c * n);
+  return p;
+}
+static void t_free(void *p) {
+  if (!p)
+    return;
+  atomic_fetch_sub(&live, 1);
+  free((char *)p - HDR);
+}
+static void *t_realloc(void *p, size_t n) {
+  if (!p)
+    return t_malloc(n);
+  if (should_fail())
+    return NULL;
+  char *q = realloc((char *)p - HDR, n + HDR);
+  return q ? q + HDR : NULL;
+}
+
+long conc_test_live_blocks(void) { return atomic_load(&live); }
+long conc_test_alloc_count(void) { return atomic_load(&allocs); }
+void conc_test_fail_alloc_after(long n) {
+  atomic_store(&fail_at, n > 0 ? atomic_load(&allocs) + n : 0);
+}
+void conc_test_no_leak_check(void) { leak_check = false; }
+
+static void setup(void) {
+  atomic_store(&live, 0);
+  atomic_store(&allocs, 0);
+  atomic_store(&fail_at, 0);
+  leak_check = true;
+  conc_set_allocator(t_malloc, t_realloc, t_calloc, t_free);
+}
+
+static void teardown(void) {
+  atomic_store(&fail_at, 0);
+  if (leak_check) {
+    long n = atomic_load(&live);
+    ck_assert_msg(n == 0, "%ld block(s) allocated by conc still live", n);
+  }
+}
+
+void conc_test_latch_init(conc_test_latch *l, long count) {
+  pthread_mutex_init(&l->lock, NULL);
+  pthread_cond_init(&l->cond, NULL);
+  l->count = count;
+}
+void conc_test_latch_count_down(conc_test_latch *l) {
+  pthread_mutex_lock(&l->lock);
+  if (--l->count == 0)
+    pthread_cond_broadcast(&l->cond);
+  pthread_mutex_unlock(&l->lock);
+}
+void conc_test_latch_wait(conc_test_latch *l) {
+  pthread_mutex_lock(&l->lock);
+  while (l->count > 0)
+    pthread_cond_wait(&l->cond, &l->lock);
+  pthread_mutex_unlock(&l->lock);
+}
+
+int conc_test_capture(const char *cmd, char **out) {
+  FILE *p = popen(cmd, "r");
+  if (!p)
+    return -1;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  size_t n;
+  while (buf && (n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+    len += n;
+    if (cap - len < 2) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) {
+        free(buf);
+        buf = NULL;
+      } else {
+        buf = nb;
+      }
+    }
+  }
+  if (buf)
+    buf[len] = 0;
+  int st = pclose(p);
+  *out = buf;
+  return st;
+}
+
+int conc_test_main(const char *suite_name, const TTest *const *tests, size_t n,
+                   int argc, char **argv) {
+  Suite *s = suite_create(suite_name);
+  for (size_t i = 0; i < n; i++) {
+    TCase *tc = tcase_create(tests[i]->name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, CONC_TEST_TIMEOUT);
+    tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+  }
+  SRunner *sr = srunner_create(s);
+  if (argc > 1)
+    setenv("CK_RUN_CASE", argv[1], 1);
+  srunner_run_all(sr, CK_ENV);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
