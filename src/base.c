@@ -136,6 +136,14 @@ char *conc__vasprintf(const char *fmt, va_list ap) {
   return s;
 }
 
+char *conc__asprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = conc__vasprintf(fmt, ap);
+  va_end(ap);
+  return s;
+}
+
 _Noreturn void conc__panic(const char *file, int line, const char *what) {
   fprintf(stderr, "conc: fatal: %s:%d: %s\n", file, line, what);
   abort();

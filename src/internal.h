@@ -53,6 +53,7 @@ void *conc__realloc(void *p, size_t n);
 void conc__free(void *p);
 char *conc__strdup(const char *s);
 char *conc__vasprintf(const char *fmt, va_list ap);
+char *conc__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Logging through the user's hook. */
 void conc__vlog(conc_log_level level, const char *fmt, va_list ap);

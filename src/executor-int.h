@@ -1,0 +1,55 @@
+/* executor-int.h - what an executor implementation provides.
+ *
+ * Every executor embeds struct conc_executor first and fills a vtable.  The
+ * generic layer (executor.c) validates arguments, keeps the exit-hook list
+ * and the default executor, and implements map / submit_task on top of the
+ * vtable, so an implementation only queues and runs futures.
+ */
+#ifndef CONC_EXECUTOR_INT_H
+#define CONC_EXECUTOR_INT_H
+
+#include "future-int.h"
+#include "conc/executor.h"
+
+typedef struct conc__executor_vt {
+  const char *kind;
+  /* Queue a new task fn(arg).  On success, if out is not NULL, *out holds a
+   * caller reference.  flags: FF_* to set on the future (FF_FREE_ARG). */
+  int (*submit)(conc_executor *ex, conc_fn fn, void *arg,
+                const conc_submit_options *opts, unsigned flags,
+                conc_future **out);
+  /* As the public call; wait may be refused with CONC_EDEADLK. */
+  int (*shutdown)(conc_executor *ex, bool wait, bool cancel_futures);
+  /* Free everything; the executor was shut down with wait (or is a copy
+   * inherited across fork, whose threads do not exist). */
+  void (*free)(conc_executor *ex);
+  /* True when the calling thread is one of ex's workers. */
+  bool (*is_own_thread)(const conc_executor *ex);
+} conc__executor_vt;
+
+struct conc_executor {
+  const conc__executor_vt *vt;
+  unsigned max_workers;
+  unsigned flags;      /* CONC_EXECUTOR_* */
+  uint32_t gen;        /* fork generation at creation */
+  bool is_default;
+  struct conc_executor *hook_next, *hook_prev; /* exit-hook list */
+};
+
+/* Fill the common part and enter ex in the exit-hook list. */
+void conc__executor_init(conc_executor *ex, const conc__executor_vt *vt,
+                         unsigned max_workers, unsigned flags);
+/* Leave the exit-hook list (before freeing); _locked_ with hook_mu held. */
+void conc__executor_unlink_locked_(conc_executor *ex);
+void conc__executor_unlink(conc_executor *ex);
+/* True if ex was created in this process (not inherited across fork). */
+static inline bool conc__executor_local(const conc_executor *ex) {
+  return ex->gen == conc__fork_gen();
+}
+
+/* task.c: the closure that runs a registered task in-process. */
+int conc__closure_new(const char *name, const void *in, size_t len,
+                      conc_fn *fn, void **arg);
+void conc__closure_free(void *arg);
+
+#endif

@@ -1,0 +1,90 @@
+/* future-int.h - the future record, shared by future.c, the executors and
+ * the task context.  A future is also the task record that executors queue:
+ * one allocation per task.
+ *
+ * State word (also the futex that waiters sleep on):
+ *   bits 0-1  PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED
+ *   bit 2     WAITERS: somebody sleeps on the word; the next change wakes all
+ *   bit 3     STOP: a stop was requested (conc_future_stop)
+ * Transitions are CASes on the low bits that preserve the flag bits; the
+ * thread that wins PENDING->CANCELLED or RUNNING->FINISHED owns completion
+ * (writes the outcome fields before its release store, runs callbacks).
+ */
+#ifndef CONC_FUTURE_INT_H
+#define CONC_FUTURE_INT_H
+
+#include "internal.h"
+#include "conc/future.h"
+
+#define FS_MASK 3u
+#define FS_PENDING 0u
+#define FS_RUNNING 1u
+#define FS_FINISHED 2u
+#define FS_CANCELLED 3u
+#define FS_WAITERS 4u
+#define FS_STOP 8u
+#define FS_COMPLETING 16u /* an outcome is being written; not done yet */
+
+/* flags */
+#define FF_TASK 1u       /* bound to a task: the setters refuse it */
+#define FF_DEADLINE 2u   /* u.deadline holds a deadline while pending */
+#define FF_FREE_ARG 4u   /* arg is a conc__closure to free with the future */
+
+struct conc__cb_node;
+
+struct conc_future {
+  _Atomic uint32_t state;
+  _Atomic uint32_t refs;
+  conc_fn fn;
+  void *arg;
+  union {
+    void *result;    /* outcome 0 */
+    char *msg;       /* outcome != 0: message or NULL */
+    double deadline; /* pending with FF_DEADLINE */
+  } u;
+  int outcome;
+  int detail;
+  _Atomic(struct conc__cb_node *) cbs;
+  struct conc_future *next; /* queue link, owned by the executor */
+  uint32_t gen;             /* fork generation at creation */
+  uint16_t flags;
+  int16_t prio;             /* priority while queued */
+};
+
+/* The fork generation: bumped in the child after every fork(). */
+uint32_t conc__fork_gen(void);
+
+/* A task-bound future, refs = n (1: executor only; 2: executor + caller).
+ * NULL on allocation failure. */
+conc_future *conc__future_new_task(conc_fn fn, void *arg, uint32_t refs);
+
+/* Run a pending task-bound future on the calling thread: PENDING->RUNNING,
+ * deadline check, fn, completion.  A cancelled future is left alone.  The
+ * caller keeps its reference (and drops it afterwards). */
+void conc__future_run(conc_future *f);
+
+/* Complete a pending or running future with an outcome (not 0) and a
+ * message (taken over; may be NULL).  Returns false if it was already done
+ * (the message is freed). */
+bool conc__future_fail(conc_future *f, int outcome, int detail, char *msg);
+
+/* PENDING -> CANCELLED with callbacks.  Returns true if this call did it. */
+bool conc__future_cancel(conc_future *f);
+
+/* Per-thread hook used while a future is waited for on a pool worker: run
+ * one queued task of the worker's pool; returns false if none was found.
+ * Installed by the thread pool on its worker threads. */
+typedef bool (*conc__help_fn)(void *worker);
+void conc__set_helper(conc__help_fn fn, void *worker);
+
+/* The task context of the calling thread (NULL outside a task). */
+typedef struct conc__task_ctx {
+  conc_future *future; /* NULL when run by conc_task_run */
+  int outcome;         /* 0, CONC_ETASK, CONC_ECANCELED */
+  int code;
+  char *msg;
+} conc__task_ctx;
+conc__task_ctx *conc__task_ctx_get(void);
+conc__task_ctx *conc__task_ctx_swap(conc__task_ctx *ctx);
+
+#endif

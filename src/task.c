@@ -1,0 +1,336 @@
+/* task.c - the running task's context, registered tasks, bytes.
+ *
+ * DESIGN
+ * Task context: whoever runs a task (conc__future_run, conc_task_run) puts a
+ * conc__task_ctx in a thread-local for the duration of the call; the calls
+ * below read it.  No locking: the context belongs to the running thread.
+ *
+ * Registry: a sorted array of (name, fn) under a mutex.  It is process
+ * lifetime and is filled by constructors before main, possibly before the
+ * program replaces conc's allocator, so it uses the C library's malloc, not
+ * the replaceable allocator.  Lookups take the mutex; executors look a name
+ * up once per submission.
+ */
+#include "executor-int.h"
+#include "conc/task.h"
+
+#include <pthread.h>
+
+/* ---- inside a task ---- */
+
+int conc_task_fail(int code, const char *fmt, ...) {
+  conc__task_ctx *ctx = conc__task_ctx_get();
+  char *msg = NULL;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    msg = conc__vasprintf(fmt, ap);
+    va_end(ap);
+  }
+  if (!ctx) {
+    conc_log(CONC_LOG_WARN, "conc_task_fail(%d) outside a task: %s", code,
+             msg ? msg : "");
+    conc__free(msg);
+    return CONC_EPERM;
+  }
+  conc__free(ctx->msg);
+  ctx->outcome = CONC_ETASK;
+  ctx->code = code;
+  ctx->msg = msg;
+  return CONC_ETASK;
+}
+
+bool conc_task_stop_requested(void) {
+  conc__task_ctx *ctx = conc__task_ctx_get();
+  if (!ctx || !ctx->future)
+    return false;
+  /* acquire: pairs with the acq_rel fetch_or in conc_future_stop */
+  return atomic_load_explicit(&ctx->future->state, memory_order_acquire) &
+         FS_STOP;
+}
+
+int conc_task_wait_stop(double timeout) {
+  conc__task_ctx *ctx = conc__task_ctx_get();
+  if (!ctx)
+    return CONC_EPERM;
+  double deadline = conc__deadline(timeout);
+  if (!ctx->future) {
+    conc_sleep(timeout < 0 ? 1e9 : timeout);
+    return CONC_ETIMEDOUT;
+  }
+  _Atomic uint32_t *w = &ctx->future->state;
+  for (;;) {
+    uint32_t s = atomic_load_explicit(w, memory_order_acquire);
+    if (s & FS_STOP)
+      return 0;
+    if (!(s & FS_WAITERS) &&
+        !atomic_compare_exchange_weak_explicit(w, &s, s | FS_WAITERS,
+                                               memory_order_relaxed,
+                                               memory_order_relaxed))
+      continue;
+    if (conc__futex_wait(w, s | FS_WAITERS, deadline, false) ==
+        CONC_ETIMEDOUT)
+      return (atomic_load_explicit(w, memory_order_acquire) & FS_STOP)
+                 ? 0
+                 : CONC_ETIMEDOUT;
+  }
+}
+
+int conc_task_stopped(void) {
+  conc__task_ctx *ctx = conc__task_ctx_get();
+  if (!ctx)
+    return CONC_EPERM;
+  conc__free(ctx->msg);
+  ctx->msg = conc__strdup("task stopped on request");
+  ctx->outcome = CONC_ECANCELED;
+  ctx->code = 0;
+  return CONC_ECANCELED;
+}
+
+/* ---- bytes ---- */
+
+int conc_bytes_reserve(conc_bytes *b, size_t n) {
+  if (!b)
+    return CONC_EINVAL;
+  if (n > SIZE_MAX - b->len)
+    return CONC_ENOMEM;
+  size_t need = b->len + n;
+  if (need <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need)
+    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  unsigned char *d = conc__realloc(b->data, cap);
+  if (!d)
+    return CONC_ENOMEM;
+  b->data = d;
+  b->cap = cap;
+  return 0;
+}
+
+int conc_bytes_append(conc_bytes *b, const void *p, size_t n) {
+  if (!b || (!p && n))
+    return CONC_EINVAL;
+  int rc = conc_bytes_reserve(b, n);
+  if (rc)
+    return rc;
+  if (n)
+    memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+void conc_bytes_free(conc_bytes *b) {
+  if (!b)
+    return;
+  conc__free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* ---- registry ---- */
+
+struct entry {
+  char *name;
+  conc_task_fn fn;
+};
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *reg;
+static size_t reg_n, reg_cap;
+
+static bool valid_name(const char *name) {
+  size_t n = 0;
+  for (const char *p = name; *p; p++, n++) {
+    char c = *p;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+              c == '-';
+    if (!ok || n >= 63)
+      return false;
+  }
+  return n > 0;
+}
+
+/* Index of name, or of its insertion point with *found false. */
+static size_t find(const char *name, bool *found) {
+  size_t lo = 0, hi = reg_n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(reg[mid].name, name);
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = false;
+  return lo;
+}
+
+int conc_task_register(const char *name, conc_task_fn fn) {
+  if (!name || !fn || !valid_name(name))
+    return CONC_EINVAL;
+  int rc = 0;
+  pthread_mutex_lock(&reg_mu);
+  bool found;
+  size_t i = find(name, &found);
+  if (found) {
+    rc = reg[i].fn == fn ? 0 : CONC_EEXIST;
+    goto out;
+  }
+  if (reg_n == reg_cap) {
+    size_t cap = reg_cap ? reg_cap * 2 : 16;
+    struct entry *r = realloc(reg, cap * sizeof *r);
+    if (!r) {
+      rc = CONC_ENOMEM;
+      goto out;
+    }
+    reg = r;
+    reg_cap = cap;
+  }
+  char *copy = strdup(name);
+  if (!copy) {
+    rc = CONC_ENOMEM;
+    goto out;
+  }
+  memmove(reg + i + 1, reg + i, (reg_n - i) * sizeof *reg);
+  reg[i].name = copy;
+  reg[i].fn = fn;
+  reg_n++;
+out:
+  pthread_mutex_unlock(&reg_mu);
+  return rc;
+}
+
+void conc_task_register_at_load(const char *name, conc_task_fn fn) {
+  int rc = conc_task_register(name, fn);
+  if (rc)
+    conc_log(CONC_LOG_ERROR, "cannot register task \"%s\": %s",
+             name ? name : "(null)", conc_strerror(rc));
+}
+
+int conc_task_lookup(const char *name, conc_task_fn *fn) {
+  if (!name || !fn)
+    return CONC_EINVAL;
+  pthread_mutex_lock(&reg_mu);
+  bool found;
+  size_t i = find(name, &found);
+  if (found)
+    *fn = reg[i].fn;
+  pthread_mutex_unlock(&reg_mu);
+  return found ? 0 : CONC_ENOENT;
+}
+
+size_t conc_task_count(void) {
+  pthread_mutex_lock(&reg_mu);
+  size_t n = reg_n;
+  pthread_mutex_unlock(&reg_mu);
+  return n;
+}
+
+const char *conc_task_name(size_t i) {
+  pthread_mutex_lock(&reg_mu);
+  const char *s = i < reg_n ? reg[i].name : NULL;
+  pthread_mutex_unlock(&reg_mu);
+  return s;
+}
+
+uint64_t conc_task_registry_hash(void) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a 64 */
+  pthread_mutex_lock(&reg_mu);
+  for (size_t i = 0; i < reg_n; i++) {
+    for (const char *p = reg[i].name;; p++) {
+      h ^= (unsigned char)*p;
+      h *= 1099511628211ull;
+      if (!*p)
+        break;
+    }
+  }
+  pthread_mutex_unlock(&reg_mu);
+  return h;
+}
+
+static int run_registered(conc_task_fn fn, const void *in, size_t len,
+                          conc_bytes *out, conc__task_ctx *ctx) {
+  int rc = fn(in, len, out);
+  if (rc != 0 && ctx->outcome == 0) {
+    ctx->outcome = CONC_ETASK;
+    ctx->code = rc;
+    ctx->msg = conc__asprintf("task returned %d", rc);
+  }
+  return ctx->outcome;
+}
+
+int conc_task_run(const char *name, const void *in, size_t len,
+                  conc_bytes *out, int *code, char *msg, size_t msg_size) {
+  if (code)
+    *code = 0;
+  if (msg && msg_size)
+    msg[0] = 0;
+  if (!name || !out || (!in && len))
+    return CONC_EINVAL;
+  conc_task_fn fn;
+  int rc = conc_task_lookup(name, &fn);
+  if (rc)
+    return rc;
+  conc__task_ctx ctx = {NULL, 0, 0, NULL};
+  conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
+  rc = run_registered(fn, in, len, out, &ctx);
+  conc__task_ctx_swap(prev);
+  if (rc == CONC_ETASK) {
+    if (code)
+      *code = ctx.code;
+    if (msg && msg_size)
+      snprintf(msg, msg_size, "%s", ctx.msg ? ctx.msg : "task failed");
+  }
+  conc__free(ctx.msg);
+  return rc;
+}
+
+/* ---- closures for conc_executor_submit_task on in-process executors ---- */
+
+struct conc__closure {
+  conc_task_fn fn;
+  size_t len;
+  conc_bytes out;
+  unsigned char in[];
+};
+
+static void *closure_run(void *arg) {
+  struct conc__closure *c = arg;
+  conc__task_ctx *ctx = conc__task_ctx_get();
+  run_registered(c->fn, c->in, c->len, &c->out, ctx);
+  return &c->out;
+}
+
+void conc__closure_free(void *arg) {
+  struct conc__closure *c = arg;
+  conc_bytes_free(&c->out);
+  conc__free(c);
+}
+
+int conc__closure_new(const char *name, const void *in, size_t len,
+                      conc_fn *fn, void **arg) {
+  if (!name || (!in && len))
+    return CONC_EINVAL;
+  conc_task_fn tf;
+  int rc = conc_task_lookup(name, &tf);
+  if (rc)
+    return rc;
+  if (len > SIZE_MAX - sizeof(struct conc__closure))
+    return CONC_ENOMEM;
+  struct conc__closure *c = conc__malloc(sizeof *c + len);
+  if (!c)
+    return CONC_ENOMEM;
+  c->fn = tf;
+  c->len = len;
+  c->out = (conc_bytes){0};
+  if (len)
+    memcpy(c->in, in, len);
+  *fn = closure_run;
+  *arg = c;
+  return 0;
+}
