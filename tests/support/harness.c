@@ -1,5 +1,7 @@
 /* harness.c - counting allocator, latch, runner.  See harness.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "harness.h"
 
 #include <stdatomic.h>
