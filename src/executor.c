@@ -40,7 +40,22 @@ static void exit_hook(void) {
   }
 }
 
-static void hook_init(void) { atexit(exit_hook); }
+/* fork(): hold both locks across it, so the child's copies are consistent
+ * and unlocked. */
+static pthread_mutex_t def_mu = PTHREAD_MUTEX_INITIALIZER;
+static void fork_prepare(void) {
+  pthread_mutex_lock(&def_mu);
+  pthread_mutex_lock(&hook_mu);
+}
+static void fork_after(void) {
+  pthread_mutex_unlock(&hook_mu);
+  pthread_mutex_unlock(&def_mu);
+}
+
+static void hook_init(void) {
+  atexit(exit_hook);
+  pthread_atfork(fork_prepare, fork_after, fork_after);
+}
 
 void conc__executor_unlink_locked_(conc_executor *ex) {
   if (ex->hook_prev)
@@ -70,8 +85,6 @@ void conc__executor_init(conc_executor *ex, const conc__executor_vt *vt,
 }
 
 void conc__executor_unlink(conc_executor *ex) {
-  if (!conc__executor_local(ex))
-    return; /* the lock may be held by a thread that is gone in a child */
   pthread_mutex_lock(&hook_mu);
   conc__executor_unlink_locked_(ex);
   pthread_mutex_unlock(&hook_mu);
@@ -165,7 +178,6 @@ unsigned conc_executor_max_workers(const conc_executor *ex) {
 
 /* ---- default executor ---- */
 
-static pthread_mutex_t def_mu = PTHREAD_MUTEX_INITIALIZER;
 static conc_executor *def_ex;
 static uint32_t def_gen;
 

@@ -151,6 +151,7 @@ END_TEST
 static int init_calls;
 static int bad_init(void *arg) {
   (void)arg;
+  conc_test_latch_wait(&gate); /* fail only once the task is queued */
   __atomic_fetch_add(&init_calls, 1, __ATOMIC_SEQ_CST);
   return 17;
 }
@@ -167,9 +168,11 @@ START_TEST(pool_initializer_failure_breaks_pool) {
   o.max_workers = 1;
   o.initializer = bad_init;
   conc_executor *ex;
+  conc_test_latch_init(&gate, 1);
   ck_assert_int_eq(conc_thread_pool_create(&o, &ex), 0);
   conc_future *f;
   ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &f), 0);
+  conc_test_latch_count_down(&gate);
   ck_assert_int_eq(conc_future_result(f, -1, NULL), CONC_EBROKEN);
   int d;
   ck_assert_int_eq(conc_future_error(f, &d, NULL), CONC_EBROKEN);
