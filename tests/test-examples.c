@@ -1,0 +1,228 @@
+/* test-examples.c - run each example program and check what it prints.
+ *
+ * The examples are separate programs (one per examples/<name>.c, built into
+ * CONC_EXAMPLES_DIR).  Each case runs one with small counts
+ * (CONC_EXAMPLE_N) and scaled-down sleeps (CONC_EXAMPLE_SLEEP_SCALE) and
+ * checks its output: line counts, per-thread order, every name present,
+ * map results in input order.  Lines of different threads interleave in
+ * any order, so only what the program guarantees is checked.  Timing is
+ * checked as a lower bound only.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SCALE "0.01"
+
+typedef struct lines {
+  char *buf; /* the captured output, split in place */
+  char **v;
+  size_t n;
+} lines;
+
+/* Run `env <envs> CONC_EXAMPLES_DIR/<name>`, require exit status 0 and
+ * split its stdout into lines. */
+static lines run_example(const char *name, const char *envs) {
+  char path[1024], cmd[2048];
+  snprintf(path, sizeof path, "%s/%s", CONC_EXAMPLES_DIR, name);
+  ck_assert_msg(access(path, X_OK) == 0,
+                "%s is not built: build the examples target first", path);
+  snprintf(cmd, sizeof cmd, "env %s '%s'", envs, path);
+  lines l = {0};
+  int st = conc_test_capture(cmd, &l.buf);
+  ck_assert_msg(st == 0, "%s exited with status %d", cmd, st);
+  ck_assert_ptr_nonnull(l.buf);
+  size_t cap = 0;
+  char *save = NULL;
+  for (char *s = strtok_r(l.buf, "\n", &save); s;
+       s = strtok_r(NULL, "\n", &save)) {
+    if (l.n == cap) {
+      cap = cap ? 2 * cap : 64;
+      l.v = realloc(l.v, cap * sizeof *l.v);
+      ck_assert_ptr_nonnull(l.v);
+    }
+    l.v[l.n++] = s;
+  }
+  return l;
+}
+
+static void lines_free(lines *l) {
+  free(l->v);
+  free(l->buf);
+}
+
+/* Lines "func i" and "main i", i = 0..n-1 each in order, interleaved in
+ * any way, and nothing else. */
+static void check_func_main(const lines *l, int n) {
+  ck_assert_uint_eq(l->n, 2 * (size_t)n);
+  int next_func = 0, next_main = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    int k;
+    char word[8];
+    char extra;
+    ck_assert_msg(sscanf(l->v[i], "%7s %d%c", word, &k, &extra) == 2,
+                  "unexpected line '%s'", l->v[i]);
+    if (strcmp(word, "func") == 0)
+      ck_assert_int_eq(k, next_func++);
+    else if (strcmp(word, "main") == 0)
+      ck_assert_int_eq(k, next_main++);
+    else
+      ck_abort_msg("unexpected line '%s'", l->v[i]);
+  }
+  ck_assert_int_eq(next_func, n);
+  ck_assert_int_eq(next_main, n);
+}
+
+START_TEST(example_thread_target) {
+  lines l = run_example("thread-target", "CONC_EXAMPLE_N=200");
+  check_func_main(&l, 200);
+  lines_free(&l);
+}
+END_TEST
+
+START_TEST(example_thread_subclass) {
+  lines l = run_example("thread-subclass", "CONC_EXAMPLE_N=200");
+  check_func_main(&l, 200);
+  lines_free(&l);
+}
+END_TEST
+
+/* 100 tasks named 线程0..线程99, each printing "<name> 0".."<name> n-1". */
+START_TEST(example_pool_names) {
+  enum { TASKS = 100, N = 7 };
+  lines l = run_example("pool-names", "CONC_EXAMPLE_N=7");
+  ck_assert_uint_eq(l.n, TASKS * N);
+  int next[TASKS] = {0};
+  for (size_t i = 0; i < l.n; i++) {
+    int task, k;
+    char extra;
+    ck_assert_msg(sscanf(l.v[i], "线程%d %d%c", &task, &k, &extra) == 2,
+                  "unexpected line '%s'", l.v[i]);
+    ck_assert_int_ge(task, 0);
+    ck_assert_int_lt(task, TASKS);
+    ck_assert_int_eq(k, next[task]++);
+  }
+  for (int t = 0; t < TASKS; t++)
+    ck_assert_int_eq(next[t], N);
+  lines_free(&l);
+}
+END_TEST
+
+/* Three names, each once, in any (completion) order. */
+START_TEST(example_pool_callback) {
+  lines l = run_example("pool-callback", "CONC_EXAMPLE_SLEEP_SCALE=" SCALE);
+  ck_assert_uint_eq(l.n, 3);
+  const char *want[] = {"线程1", "线程2", "线程3"};
+  for (int w = 0; w < 3; w++) {
+    int seen = 0;
+    for (size_t i = 0; i < l.n; i++)
+      seen += strcmp(l.v[i], want[w]) == 0;
+    ck_assert_msg(seen == 1, "'%s' printed %d times", want[w], seen);
+  }
+  lines_free(&l);
+}
+END_TEST
+
+/* Results in input order, then the elapsed time: at least the longest
+ * sleep (5 s scaled). */
+START_TEST(example_pool_map) {
+  lines l = run_example("pool-map", "CONC_EXAMPLE_SLEEP_SCALE=" SCALE);
+  ck_assert_uint_eq(l.n, 4);
+  ck_assert_str_eq(l.v[0], "result 5");
+  ck_assert_str_eq(l.v[1], "result 2");
+  ck_assert_str_eq(l.v[2], "result 3");
+  char *end;
+  double elapsed = strtod(l.v[3], &end);
+  ck_assert_msg(*end == 0 && end != l.v[3], "bad elapsed '%s'", l.v[3]);
+  ck_assert_double_ge(elapsed, 5 * atof(SCALE));
+  lines_free(&l);
+}
+END_TEST
+
+START_TEST(example_futures_primes) {
+  lines l = run_example("futures-primes", "");
+  const char *want[] = {
+      "112272535095293 is prime: True", "112582705942171 is prime: True",
+      "112272535095293 is prime: True", "115280095190773 is prime: True",
+      "115797848077099 is prime: True", "1099726899285419 is prime: False",
+  };
+  ck_assert_uint_eq(l.n, 6);
+  for (size_t i = 0; i < 6; i++)
+    ck_assert_str_eq(l.v[i], want[i]);
+  lines_free(&l);
+}
+END_TEST
+
+/* Every source reported exactly once, in any order; the pages' sizes are
+ * deterministic. */
+START_TEST(example_futures_as_completed) {
+  lines l = run_example("futures-as-completed",
+                        "CONC_EXAMPLE_SLEEP_SCALE=" SCALE);
+  const char *want[] = {
+      "'http://www.foxnews.com/' page is 14669 bytes",
+      "'http://www.cnn.com/' page is 5365 bytes",
+      "'http://europe.wsj.com/' page is 11968 bytes",
+      "'http://www.bbc.co.uk/' page is 3747 bytes",
+      ("'http://nonexistent-subdomain.python.org/' generated an exception: "
+       "<urlopen error [Errno -2] Name or service not known>"),
+  };
+  ck_assert_uint_eq(l.n, 5);
+  for (int w = 0; w < 5; w++) {
+    int seen = 0;
+    for (size_t i = 0; i < l.n; i++)
+      seen += strcmp(l.v[i], want[w]) == 0;
+    ck_assert_msg(seen == 1, "'%s' printed %d times", want[w], seen);
+  }
+  lines_free(&l);
+}
+END_TEST
+
+/* Each job once; the "still running" counts fall to 0 and end the output;
+ * every round reports at least one job. */
+START_TEST(example_wait_first_completed) {
+  lines l = run_example("wait-first-completed",
+                        "CONC_EXAMPLE_SLEEP_SCALE=" SCALE);
+  const double delays[] = {0.4, 0.1, 0.3, 0.2};
+  int seen[4] = {0};
+  int jobs_in_round = 0, jobs = 0;
+  long left = 4;
+  for (size_t i = 0; i < l.n; i++) {
+    int j;
+    double d;
+    long r;
+    char extra;
+    if (sscanf(l.v[i], "job %d done after %lf s%c", &j, &d, &extra) == 2) {
+      ck_assert_int_ge(j, 0);
+      ck_assert_int_lt(j, 4);
+      ck_assert_double_eq_tol(d, delays[j], 1e-9);
+      seen[j]++;
+      jobs++;
+      jobs_in_round++;
+    } else if (sscanf(l.v[i], "%ld still running%c", &r, &extra) == 1) {
+      ck_assert_int_ge(jobs_in_round, 1);
+      ck_assert_int_eq(r, left - jobs_in_round);
+      left = r;
+      jobs_in_round = 0;
+    } else {
+      ck_abort_msg("unexpected line '%s'", l.v[i]);
+    }
+  }
+  for (int j = 0; j < 4; j++)
+    ck_assert_int_eq(seen[j], 1);
+  ck_assert_int_eq(jobs, 4);
+  ck_assert_int_eq(left, 0);
+  ck_assert_msg(l.n > 0 && strcmp(l.v[l.n - 1], "0 still running") == 0,
+                "output does not end with '0 still running'");
+  lines_free(&l);
+}
+END_TEST
+
+CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
+               example_pool_names, example_pool_callback, example_pool_map,
+               example_futures_primes, example_futures_as_completed,
+               example_wait_first_completed)
