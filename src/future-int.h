@@ -45,7 +45,7 @@ struct conc_future {
   int outcome;
   int detail;
   _Atomic(struct conc__cb_node *) cbs;
-  struct conc_future *next; /* queue link, owned by the executor */
+  _Atomic(struct conc_future *) next; /* queue link, owned by the executor */
   uint32_t gen;             /* fork generation at creation */
   uint16_t flags;
   int16_t prio;             /* priority while queued */

@@ -47,8 +47,13 @@ static void on_fork_child(void) {
   atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
 }
 static void fork_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+static _Atomic bool fork_ready;
 uint32_t conc__fork_gen(void) {
-  pthread_once(&fork_once, fork_init);
+  /* acquire: pairs with the release below, after the handler is in place */
+  if (CONC_UNLIKELY(!atomic_load_explicit(&fork_ready, memory_order_acquire))) {
+    pthread_once(&fork_once, fork_init);
+    atomic_store_explicit(&fork_ready, true, memory_order_release);
+  }
   return atomic_load_explicit(&fork_gen, memory_order_relaxed);
 }
 
@@ -83,7 +88,7 @@ static conc_future *future_alloc(uint32_t refs) {
   f->outcome = 0;
   f->detail = 0;
   atomic_init(&f->cbs, NULL);
-  f->next = NULL;
+  atomic_init(&f->next, NULL);
   f->gen = conc__fork_gen();
   f->flags = 0;
   f->prio = 0;

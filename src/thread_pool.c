@@ -1,39 +1,53 @@
 /* thread_pool.c - the thread pool executor.
  *
  * DESIGN
- * Queues.  Tasks submitted from outside the pool go to one global FIFO
- * (q_mu), ordered by priority (FIFO within a priority).  Tasks submitted by
- * a task go to the submitting worker's own deque: the owner pushes and pops
- * at the bottom (LIFO, good for fork-join), idle workers steal from the top.
- * A worker looks for work in this order: own deque, global queue, other
- * workers' deques.
+ * Queues.  Each worker owns a Chase-Lev deque (deque.c): tasks submitted by
+ * a task go to its worker's deque (pushed and taken at the bottom: LIFO,
+ * good for fork-join); idle workers steal from the top.  Tasks submitted
+ * from outside go to the injection queue, an intrusive multi-producer queue
+ * (Vyukov's MPSC: a push is one atomic exchange, wait-free).  Its single
+ * consumer is whichever worker holds `inj_lock` (a try-lock): it takes a
+ * batch, runs the first task and pushes the rest onto its own deque, where
+ * the other workers steal them.  Tasks with a non-zero priority go to a
+ * small locked list ordered by priority (prio_mu), checked first; priority
+ * 0 never touches it.
  *
- * Parking.  A worker with nothing to do spins briefly, then sleeps on the
- * pool's `epoch` futex word.  No lost wake-ups (a Dekker pair, both sides
- * seq_cst):
- *   worker:    sleepers++; e = epoch; if (work visible) {sleepers--; retry}
+ * A worker looks for work in this order: own deque, priority list,
+ * injection queue, other workers' deques.
+ *
+ * Parking (no lock, malloc or syscall per task while workers are busy).
+ * Workers are running, searching (spinning for work) or sleeping on the
+ * pool's `epoch` futex.  A submitter wakes a sleeper only when nobody is
+ * searching; a searcher that finds work wakes one more sleeper if it was
+ * the last searcher, so parallelism ramps up without a thundering herd
+ * (the scheme of Go's scheduler).  No lost wake-ups, by two Dekker pairs
+ * (all seq_cst):
+ *   worker:    searching--; sleepers++; e = epoch; if (work) undo, retry;
  *              futex_wait(epoch, e)
- *   submitter: publish task; if (sleepers > 0) {epoch++; futex_wake(1)}
- * Either the worker sees the task, or the submitter sees the sleeper and
- * changes epoch so the futex_wait returns at once.
+ *   submitter: publish task; if (!searching && sleepers) {epoch++; wake 1}
+ * A submitter that saw `searching` > 0 is covered by that searcher, which
+ * re-checks the queues after leaving the searching state.
  *
- * Workers start lazily: a submission that finds no idle worker starts one,
- * up to max_workers.  If no worker exists and none can be started, submit
- * fails (the task is not queued) rather than strand the task.
+ * Workers start lazily: a submission that finds nobody searching or asleep
+ * starts one, up to max_workers.  If no worker exists and none can be
+ * started, submit fails (the task is not queued) rather than strand it.
  *
- * Shutdown.  state goes OPEN -> SHUTDOWN (or BROKEN) under q_mu, so a
- * submission either is queued before it or fails.  Workers exit once the
- * state is not OPEN and no queue holds work; shutdown(wait) joins them.
- * cancel_futures cancels every queued task and sets the stop flag of the
- * running ones; `current` is read under a scan flag (Dekker again: worker
- * stores current then loads scanning; the scanner stores scanning then
- * loads current), so a future is never touched after its runner dropped
- * its reference.
+ * Shutdown.  `state` goes OPEN -> SHUTDOWN (or BROKEN).  Submitters
+ * announce themselves in `submitting` before checking the state (Dekker
+ * with the shutdown's store of state and its wait for `submitting` to
+ * drain), so after shutdown returns from that wait no new task can appear
+ * in a queue.  Workers exit once the state is not OPEN and no queue holds
+ * work; shutdown(wait) joins them.  cancel_futures cancels every queued
+ * task and sets the stop flag of running ones; a worker's `current` is read
+ * under `scanning` (worker stores current then loads scanning; the scanner
+ * stores scanning then loads current), so a future is never touched after
+ * its runner dropped its reference.
  *
  * Broken.  An initializer failure sets BROKEN: queued tasks fail with
  * CONC_EBROKEN, later submissions too.
  *
- * Lock order: q_mu before a deque's mu; start_mu alone.
+ * Locks: inj_lock (try-lock, never waited on), prio_mu and start_mu are
+ * leaves: no other lock is taken while holding one.
  */
 #include "executor-int.h"
 
@@ -41,23 +55,21 @@
 #include <signal.h>
 
 #include "conc/thread_pool.h"
+#include "deque.h"
 
 enum { ST_OPEN = 0, ST_SHUTDOWN = 1, ST_BROKEN = 2 };
 
-typedef struct deque {
-  pthread_mutex_t mu;
-  conc_future **buf;
-  size_t cap, top, bottom; /* items in [top, bottom), indexes mod cap */
-  _Atomic size_t size;
-} deque;
+#define SPIN_LIMIT 2048 /* pause rounds a searcher spins before parking */
+#define BATCH 32        /* tasks taken from the injection queue at once */
 
 typedef struct worker {
+  conc__deque dq;
   struct pool *pool;
   pthread_t th;
   unsigned idx;
   bool started;
-  _Atomic(conc_future *) current;
-  deque dq;
+  uint32_t rng;
+  CONC_ALIGNED_CL _Atomic(conc_future *) current;
 } worker;
 
 typedef struct pool {
@@ -66,133 +78,174 @@ typedef struct pool {
   int (*initializer)(void *);
   void *initarg;
   worker *workers;
+  int broken_code;
+  bool joined;
+
+  CONC_ALIGNED_CL _Atomic(conc_future *) inj_head; /* producers */
+  CONC_ALIGNED_CL _Atomic(conc_future *) inj_tail; /* consumer */
+  _Atomic int inj_lock;
+  conc_future inj_stub;
+
+  CONC_ALIGNED_CL _Atomic int searching;
+  _Atomic int sleepers;
+  _Atomic uint32_t epoch;
+  _Atomic unsigned nworkers;
+  _Atomic int state;
+  _Atomic int submitting;
+  _Atomic int scanning;
+
+  pthread_mutex_t prio_mu;
+  conc_future *prio_head;
+  _Atomic size_t prio_len;
 
   pthread_mutex_t start_mu;
-  _Atomic unsigned nworkers; /* started */
-  _Atomic int idle;          /* started workers looking for work */
-  _Atomic int sleepers;      /* ... of which parked */
-  _Atomic uint32_t epoch;
-
-  pthread_mutex_t q_mu;
-  conc_future *q_head, *q_tail;
-  _Atomic size_t q_len;
-  _Atomic int state;
-  int broken_code;
-
-  _Atomic int scanning;
-  bool joined;
 } pool;
 
 static _Thread_local worker *tl_worker;
 
-/* ---- deque (mutex-protected ring; the lock-free version is issue 4) ---- */
+/* ---- injection queue (Vyukov intrusive MPSC) ---- */
 
-static int dq_push(deque *d, conc_future *f) {
-  pthread_mutex_lock(&d->mu);
-  size_t n = d->bottom - d->top;
-  if (n == d->cap) {
-    size_t cap = d->cap ? d->cap * 2 : 256;
-    conc_future **b = conc__malloc(cap * sizeof *b);
-    if (!b) {
-      pthread_mutex_unlock(&d->mu);
-      return CONC_ENOMEM;
+static inline void inj_push(pool *p, conc_future *f) {
+  atomic_store_explicit(&f->next, NULL, memory_order_relaxed);
+  /* seq_cst: also the submitter's half of the parking Dekker pair */
+  conc_future *prev =
+      atomic_exchange_explicit(&p->inj_head, f, memory_order_seq_cst);
+  /* release: pairs with the consumer's acquire load of next */
+  atomic_store_explicit(&prev->next, f, memory_order_release);
+}
+
+static inline bool inj_nonempty(pool *p) {
+  return atomic_load_explicit(&p->inj_head, memory_order_seq_cst) !=
+         &p->inj_stub;
+}
+
+/* Consumer only (inj_lock held).  NULL if empty or a push is half done. */
+static conc_future *inj_pop(pool *p) {
+  conc_future *tail = atomic_load_explicit(&p->inj_tail, memory_order_relaxed);
+  conc_future *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  if (tail == &p->inj_stub) {
+    if (!next)
+      return NULL;
+    atomic_store_explicit(&p->inj_tail, next, memory_order_relaxed);
+    tail = next;
+    next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  }
+  if (next) {
+    atomic_store_explicit(&p->inj_tail, next, memory_order_relaxed);
+    return tail;
+  }
+  if (tail != atomic_load_explicit(&p->inj_head, memory_order_seq_cst))
+    return NULL; /* a producer is between its exchange and its link */
+  inj_push(p, &p->inj_stub);
+  next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  if (next) {
+    atomic_store_explicit(&p->inj_tail, next, memory_order_relaxed);
+    return tail;
+  }
+  return NULL;
+}
+
+/* Take a batch: return the first task, push the rest onto w's deque (or,
+ * with w == NULL, onto `list`). */
+static conc_future *inj_take(pool *p, worker *w) {
+  if (!inj_nonempty(p))
+    return NULL;
+  int expected = 0;
+  if (!atomic_compare_exchange_strong_explicit(&p->inj_lock, &expected, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return NULL;
+  conc_future *first = inj_pop(p);
+  if (first && w) {
+    for (int i = 1; i < BATCH; i++) {
+      conc_future *f = inj_pop(p);
+      if (!f)
+        break;
+      if (conc__deque_push(&w->dq, f) != 0) {
+        /* out of memory growing the deque: put it back at the end of the
+         * queue (order among external tasks is not guaranteed anyway) */
+        inj_push(p, f);
+        break;
+      }
     }
-    for (size_t i = 0; i < n; i++)
-      b[i] = d->buf[(d->top + i) % d->cap];
-    conc__free(d->buf);
-    d->buf = b;
-    d->cap = cap;
-    d->top = 0;
-    d->bottom = n;
   }
-  d->buf[d->bottom++ % d->cap] = f;
-  atomic_store_explicit(&d->size, n + 1, memory_order_seq_cst);
-  pthread_mutex_unlock(&d->mu);
-  return 0;
+  /* release: pairs with the acquire CAS of the next consumer */
+  atomic_store_explicit(&p->inj_lock, 0, memory_order_release);
+  return first;
 }
 
-static conc_future *dq_pop(deque *d, bool bottom) {
-  if (atomic_load_explicit(&d->size, memory_order_relaxed) == 0)
+/* ---- priority list (only for priority != 0) ---- */
+
+static void prio_insert(pool *p, conc_future *f) {
+  pthread_mutex_lock(&p->prio_mu);
+  conc_future **pp = &p->prio_head;
+  while (*pp && (*pp)->prio >= f->prio)
+    pp = (conc_future **)&(*pp)->next;
+  atomic_store_explicit(&f->next, *pp, memory_order_relaxed);
+  *pp = f;
+  atomic_fetch_add_explicit(&p->prio_len, 1, memory_order_seq_cst);
+  pthread_mutex_unlock(&p->prio_mu);
+}
+
+static conc_future *prio_pop(pool *p) {
+  if (atomic_load_explicit(&p->prio_len, memory_order_relaxed) == 0)
     return NULL;
-  pthread_mutex_lock(&d->mu);
-  conc_future *f = NULL;
-  if (d->bottom != d->top) {
-    f = bottom ? d->buf[--d->bottom % d->cap] : d->buf[d->top++ % d->cap];
-    atomic_store_explicit(&d->size, d->bottom - d->top, memory_order_relaxed);
-  }
-  pthread_mutex_unlock(&d->mu);
-  return f;
-}
-
-/* ---- global queue ---- */
-
-/* q_mu held.  Insert after the last task of priority >= f's. */
-static void q_insert(pool *p, conc_future *f) {
-  f->next = NULL;
-  if (!p->q_tail || p->q_tail->prio >= f->prio) {
-    if (p->q_tail)
-      p->q_tail->next = f;
-    else
-      p->q_head = f;
-    p->q_tail = f;
-  } else if (p->q_head->prio < f->prio) {
-    f->next = p->q_head;
-    p->q_head = f;
-  } else {
-    conc_future *c = p->q_head;
-    while (c->next && c->next->prio >= f->prio)
-      c = c->next;
-    f->next = c->next;
-    c->next = f;
-  }
-  atomic_store_explicit(&p->q_len,
-                        atomic_load_explicit(&p->q_len, memory_order_relaxed) + 1,
-                        memory_order_seq_cst);
-}
-
-static conc_future *q_pop(pool *p) {
-  if (atomic_load_explicit(&p->q_len, memory_order_relaxed) == 0)
-    return NULL;
-  pthread_mutex_lock(&p->q_mu);
-  conc_future *f = p->q_head;
+  pthread_mutex_lock(&p->prio_mu);
+  conc_future *f = p->prio_head;
   if (f) {
-    p->q_head = f->next;
-    if (!p->q_head)
-      p->q_tail = NULL;
-    f->next = NULL;
-    atomic_store_explicit(
-        &p->q_len, atomic_load_explicit(&p->q_len, memory_order_relaxed) - 1,
-        memory_order_relaxed);
+    p->prio_head = atomic_load_explicit(&f->next, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->prio_len, 1, memory_order_relaxed);
   }
-  pthread_mutex_unlock(&p->q_mu);
+  pthread_mutex_unlock(&p->prio_mu);
   return f;
 }
+
+/* ---- finding work ---- */
 
 static bool has_work(pool *p) {
-  if (atomic_load_explicit(&p->q_len, memory_order_seq_cst))
+  if (inj_nonempty(p) ||
+      atomic_load_explicit(&p->prio_len, memory_order_seq_cst))
     return true;
   unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
   for (unsigned i = 0; i < n; i++)
-    if (atomic_load_explicit(&p->workers[i].dq.size, memory_order_seq_cst))
+    if (conc__deque_size(&p->workers[i].dq))
       return true;
   return false;
 }
 
-static conc_future *find_task(worker *w) {
-  pool *p = w->pool;
-  conc_future *f = dq_pop(&w->dq, true);
-  if (f)
-    return f;
-  f = q_pop(p);
-  if (f)
-    return f;
+static conc_future *steal_any(pool *p, worker *w) {
   unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
-  for (unsigned k = 1; k < n; k++) {
-    f = dq_pop(&p->workers[(w->idx + k) % n].dq, false);
-    if (f)
-      return f;
+  if (n == 0)
+    return NULL;
+  unsigned start = w ? (w->rng = w->rng * 1103515245u + 12345u) % n : 0;
+  for (int tries = 0; tries < 2; tries++) {
+    bool retry = false;
+    for (unsigned k = 0; k < n; k++) {
+      worker *v = &p->workers[(start + k) % n];
+      if (v == w)
+        continue;
+      void *x = conc__deque_steal(&v->dq);
+      if (x == CONC__STEAL_RETRY)
+        retry = true;
+      else if (x != CONC__STEAL_EMPTY)
+        return x;
+    }
+    if (!retry)
+      break;
   }
   return NULL;
+}
+
+static conc_future *find_task(worker *w) {
+  pool *p = w->pool;
+  conc_future *f = conc__deque_take(&w->dq);
+  if (f)
+    return f;
+  if ((f = prio_pop(p)))
+    return f;
+  if ((f = inj_take(p, w)))
+    return f;
+  return steal_any(p, w);
 }
 
 /* ---- running ---- */
@@ -208,10 +261,11 @@ static void run(worker *w, conc_future *f) {
     return;
   }
   conc_future *prev = atomic_load_explicit(&w->current, memory_order_relaxed);
-  atomic_store_explicit(&w->current, f, memory_order_seq_cst);
+  atomic_store_explicit(&w->current, f, memory_order_relaxed);
   conc__future_run(f);
+  /* seq_cst: the worker's half of the scan Dekker pair */
   atomic_store_explicit(&w->current, prev, memory_order_seq_cst);
-  while (atomic_load_explicit(&p->scanning, memory_order_seq_cst))
+  while (CONC_UNLIKELY(atomic_load_explicit(&p->scanning, memory_order_seq_cst)))
     conc__pause();
   conc_future_release(f);
 }
@@ -230,61 +284,109 @@ static void wake(pool *p, int n) {
   conc__futex_wake(&p->epoch, n, false);
 }
 
+static int spawn(pool *p);
+
+/* Get one more worker looking for work: wake a sleeper or start one. */
+static void add_searcher(pool *p) {
+  if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) > 0) {
+    wake(p, 1);
+    return;
+  }
+  if (atomic_load_explicit(&p->nworkers, memory_order_relaxed) <
+      p->base.max_workers) {
+    int rc = spawn(p);
+    if (rc)
+      conc_log(CONC_LOG_WARN, "thread pool: cannot start a worker: %s",
+               conc_strerror(rc));
+  }
+}
+
+/* After publishing work: make sure somebody will look for it. */
+static void notify(pool *p) {
+  if (atomic_load_explicit(&p->searching, memory_order_seq_cst) > 0)
+    return;
+  add_searcher(p);
+}
+
 static void fail_queued(pool *p, int outcome, int detail, const char *msg);
+
+static void worker_init(worker *w) {
+  pool *p = w->pool;
+  char name[16];
+  snprintf(name, sizeof name, "%.10s-%u", p->prefix, w->idx);
+  pthread_setname_np(pthread_self(), name);
+  if (!p->initializer)
+    return;
+  int rc = p->initializer(p->initarg);
+  if (rc == 0)
+    return;
+  conc_log(CONC_LOG_ERROR, "thread pool initializer failed: %d", rc);
+  int open = ST_OPEN;
+  p->broken_code = rc; /* read by run() after it sees ST_BROKEN */
+  if (atomic_compare_exchange_strong_explicit(&p->state, &open, ST_BROKEN,
+                                              memory_order_seq_cst,
+                                              memory_order_seq_cst)) {
+    while (atomic_load_explicit(&p->submitting, memory_order_seq_cst))
+      conc__pause();
+    fail_queued(p, CONC_EBROKEN, rc,
+                "thread pool is broken: an initializer failed");
+  }
+  wake(p, INT_MAX);
+}
 
 static void *worker_main(void *arg) {
   worker *w = arg;
   pool *p = w->pool;
   tl_worker = w;
   conc__set_helper(help, w);
-  char name[16];
-  snprintf(name, sizeof name, "%.10s-%u", p->prefix, w->idx);
-  pthread_setname_np(pthread_self(), name);
-
-  if (p->initializer) {
-    int rc = p->initializer(p->initarg);
-    if (rc) {
-      conc_log(CONC_LOG_ERROR, "thread pool initializer failed: %d", rc);
-      pthread_mutex_lock(&p->q_mu);
-      if (atomic_load_explicit(&p->state, memory_order_relaxed) == ST_OPEN) {
-        p->broken_code = rc;
-        atomic_store_explicit(&p->state, ST_BROKEN, memory_order_seq_cst);
-      }
-      pthread_mutex_unlock(&p->q_mu);
-      fail_queued(p, CONC_EBROKEN, rc,
-                  "thread pool is broken: an initializer failed");
-      wake(p, INT_MAX);
-    }
-  }
-
+  worker_init(w);
+  /* A new worker starts as a searcher (spawn counted it). */
   for (;;) {
     conc_future *f = find_task(w);
     if (f) {
+      /* leaving the searching state: if we were the last searcher, get
+       * another one going, so queued work keeps being picked up */
+      if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) ==
+              1 &&
+          has_work(p))
+        add_searcher(p);
       run(w, f);
+      while ((f = find_task(w)))
+        run(w, f);
+      atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
       continue;
     }
-    atomic_fetch_add_explicit(&p->idle, 1, memory_order_seq_cst);
-    for (int i = 0; i < 512 && !has_work(p); i++)
+    bool found = false;
+    for (int i = 0; i < SPIN_LIMIT; i++) {
       conc__pause();
-    for (;;) {
-      if (has_work(p))
+      if ((i & 31) == 31 && has_work(p)) {
+        found = true;
         break;
-      if (atomic_load_explicit(&p->state, memory_order_seq_cst) != ST_OPEN)
-        goto out;
+      }
+    }
+    if (found)
+      continue;
+    /* park */
+    atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+    for (;;) {
       atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
       uint32_t e = atomic_load_explicit(&p->epoch, memory_order_seq_cst);
-      if (has_work(p) ||
-          atomic_load_explicit(&p->state, memory_order_seq_cst) != ST_OPEN) {
+      bool work = has_work(p);
+      int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+      if (work || st != ST_OPEN) {
         atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
-        continue;
+        if (!work)
+          goto out;
+        break;
       }
       conc__futex_wait(&p->epoch, e, INFINITY, false);
       atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
+      if (atomic_load_explicit(&p->epoch, memory_order_relaxed) != e)
+        break;
     }
-    atomic_fetch_sub_explicit(&p->idle, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
   }
 out:
-  atomic_fetch_sub_explicit(&p->idle, 1, memory_order_seq_cst);
   conc__set_helper(NULL, NULL);
   tl_worker = NULL;
   return NULL;
@@ -299,6 +401,12 @@ static int spawn(pool *p) {
   if (n < p->base.max_workers &&
       atomic_load_explicit(&p->state, memory_order_relaxed) == ST_OPEN) {
     worker *w = &p->workers[n];
+    if (!atomic_load_explicit(&w->dq.ring, memory_order_relaxed) &&
+        conc__deque_init(&w->dq, 8) != 0) {
+      pthread_mutex_unlock(&p->start_mu);
+      return CONC_ENOMEM;
+    }
+    atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits it */
@@ -306,9 +414,10 @@ static int spawn(pool *p) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e == 0) {
       w->started = true;
-      /* release: the new worker's slot is visible to stealers */
+      /* release: the new worker's deque is visible to stealers */
       atomic_store_explicit(&p->nworkers, n + 1, memory_order_release);
     } else {
+      atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
       rc = e == ENOMEM ? CONC_ENOMEM : CONC_EAGAIN;
     }
   }
@@ -316,24 +425,13 @@ static int spawn(pool *p) {
   return rc;
 }
 
-/* After publishing a task: wake a parked worker or start one. */
-static void notify(pool *p) {
-  if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) > 0) {
-    wake(p, 1);
-    return;
-  }
-  if (atomic_load_explicit(&p->idle, memory_order_seq_cst) == 0 &&
-      atomic_load_explicit(&p->nworkers, memory_order_relaxed) <
-          p->base.max_workers) {
-    int rc = spawn(p);
-    if (rc)
-      conc_log(CONC_LOG_WARN, "thread pool: cannot start a worker: %s",
-               conc_strerror(rc));
-  }
-}
-
 static int state_error(int st) {
   return st == ST_BROKEN ? CONC_EBROKEN : CONC_ESHUTDOWN;
+}
+
+static void free_unqueued(conc_future *f) {
+  f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg */
+  conc__free(f);
 }
 
 static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
@@ -342,85 +440,93 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
   pool *p = (pool *)ex;
   if (CONC_UNLIKELY(!conc__executor_local(ex)))
     return CONC_EBROKEN;
-  int st = atomic_load_explicit(&p->state, memory_order_acquire);
-  if (CONC_UNLIKELY(st != ST_OPEN))
-    return state_error(st);
+  int prio = 0;
+  if (o) {
+    if (o->priority > INT16_MAX || o->priority < INT16_MIN)
+      return CONC_EINVAL;
+    prio = o->priority;
+  }
   /* No worker yet: start one first, so a task is never queued with nobody
    * to run it. */
   if (CONC_UNLIKELY(atomic_load_explicit(&p->nworkers,
                                          memory_order_acquire) == 0)) {
+    int st = atomic_load_explicit(&p->state, memory_order_acquire);
+    if (st != ST_OPEN)
+      return state_error(st);
     int rc = spawn(p);
     if (rc)
       return rc;
   }
   conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
-  if (!f)
+  if (CONC_UNLIKELY(!f))
     return CONC_ENOMEM;
   f->flags |= (uint16_t)flags;
-  if (o) {
-    if (o->priority > INT16_MAX || o->priority < INT16_MIN) {
-      f->flags &= (uint16_t)~FF_FREE_ARG;
-      conc__free(f);
-      return CONC_EINVAL;
-    }
-    f->prio = (int16_t)o->priority;
-    if (o->deadline >= 0) {
-      f->flags |= FF_DEADLINE;
-      f->u.deadline = o->deadline;
-    }
+  f->prio = (int16_t)prio;
+  if (o && o->deadline >= 0) {
+    f->flags |= FF_DEADLINE;
+    f->u.deadline = o->deadline;
   }
   worker *w = tl_worker;
-  if (w && w->pool == p && f->prio == 0) {
-    if (dq_push(&w->dq, f) != 0)
-      goto fail_nomem;
-  } else {
-    pthread_mutex_lock(&p->q_mu);
-    st = atomic_load_explicit(&p->state, memory_order_relaxed);
-    if (st != ST_OPEN) {
-      pthread_mutex_unlock(&p->q_mu);
-      f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg */
-      conc__free(f);
-      return state_error(st);
-    }
-    q_insert(p, f);
-    pthread_mutex_unlock(&p->q_mu);
+  atomic_fetch_add_explicit(&p->submitting, 1, memory_order_seq_cst);
+  int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+  if (CONC_UNLIKELY(st != ST_OPEN)) {
+    atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_seq_cst);
+    free_unqueued(f);
+    return state_error(st);
   }
+  if (prio != 0) {
+    prio_insert(p, f);
+  } else if (w && w->pool == p) {
+    if (CONC_UNLIKELY(conc__deque_push(&w->dq, f) != 0))
+      inj_push(p, f); /* could not grow the deque: the shared queue */
+  } else {
+    inj_push(p, f);
+  }
+  atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_seq_cst);
   notify(p);
   if (out)
     *out = f;
   return 0;
-fail_nomem:
-  f->flags &= (uint16_t)~FF_FREE_ARG;
-  conc__free(f);
-  return CONC_ENOMEM;
 }
 
-/* Fail (or cancel, for CONC_ECANCELED) everything queued. */
+/* Fail (or cancel, for CONC_ECANCELED) everything queued.  Called after
+ * the state left OPEN and `submitting` drained, by one thread at a time. */
 static void fail_queued(pool *p, int outcome, int detail, const char *msg) {
-  pthread_mutex_lock(&p->q_mu);
-  conc_future *list = p->q_head;
-  p->q_head = p->q_tail = NULL;
-  atomic_store_explicit(&p->q_len, 0, memory_order_relaxed);
-  pthread_mutex_unlock(&p->q_mu);
-  unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
-  for (unsigned i = 0;; i++) {
-    while (list) {
-      conc_future *f = list;
-      list = f->next;
-      f->next = NULL;
-      if (outcome == CONC_ECANCELED)
-        conc__future_cancel(f);
-      else
-        conc__future_fail(f, outcome, detail, conc__strdup(msg));
-      conc_future_release(f);
+  conc_future *list = NULL, *f;
+  while ((f = prio_pop(p))) {
+    atomic_store_explicit(&f->next, list, memory_order_relaxed);
+    list = f;
+  }
+  for (;;) {
+    f = inj_take(p, NULL);
+    if (f) {
+      atomic_store_explicit(&f->next, list, memory_order_relaxed);
+      list = f;
+      continue;
     }
-    if (i >= n)
+    if (!inj_nonempty(p))
       break;
-    conc_future *g;
-    while ((g = dq_pop(&p->workers[i].dq, false))) {
-      g->next = list;
-      list = g;
+    conc__pause(); /* the consumer lock is held, or a push is half done */
+  }
+  unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
+  for (unsigned i = 0; i < n; i++) {
+    void *x;
+    while ((x = conc__deque_steal(&p->workers[i].dq)) != CONC__STEAL_EMPTY) {
+      if (x == CONC__STEAL_RETRY)
+        continue;
+      f = x;
+      atomic_store_explicit(&f->next, list, memory_order_relaxed);
+      list = f;
     }
+  }
+  while (list) {
+    f = list;
+    list = atomic_load_explicit(&f->next, memory_order_relaxed);
+    if (outcome == CONC_ECANCELED)
+      conc__future_cancel(f);
+    else
+      conc__future_fail(f, outcome, detail, conc__strdup(msg));
+    conc_future_release(f);
   }
 }
 
@@ -434,11 +540,15 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
     atomic_store_explicit(&p->state, ST_SHUTDOWN, memory_order_relaxed);
     return 0;
   }
-  pthread_mutex_lock(&p->q_mu);
-  if (atomic_load_explicit(&p->state, memory_order_relaxed) == ST_OPEN)
-    atomic_store_explicit(&p->state, ST_SHUTDOWN, memory_order_seq_cst);
-  pthread_mutex_unlock(&p->q_mu);
+  int open = ST_OPEN;
+  atomic_compare_exchange_strong_explicit(&p->state, &open, ST_SHUTDOWN,
+                                          memory_order_seq_cst,
+                                          memory_order_seq_cst);
+  /* submissions that saw OPEN finish queueing before we go on */
+  while (atomic_load_explicit(&p->submitting, memory_order_seq_cst))
+    conc__pause();
   if (cancel_futures) {
+    pthread_mutex_lock(&p->start_mu); /* one canceller at a time */
     fail_queued(p, CONC_ECANCELED, 0, NULL);
     atomic_store_explicit(&p->scanning, 1, memory_order_seq_cst);
     unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
@@ -449,6 +559,7 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
         conc_future_stop(f);
     }
     atomic_store_explicit(&p->scanning, 0, memory_order_seq_cst);
+    pthread_mutex_unlock(&p->start_mu);
   }
   wake(p, INT_MAX);
   if (!wait)
@@ -470,13 +581,10 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
 static void tp_free(conc_executor *ex) {
   pool *p = (pool *)ex;
   bool local = conc__executor_local(ex);
-  for (unsigned i = 0; i < p->base.max_workers; i++) {
-    conc__free(p->workers[i].dq.buf);
-    if (local)
-      pthread_mutex_destroy(&p->workers[i].dq.mu);
-  }
+  for (unsigned i = 0; i < p->base.max_workers; i++)
+    conc__deque_destroy(&p->workers[i].dq);
   if (local) {
-    pthread_mutex_destroy(&p->q_mu);
+    pthread_mutex_destroy(&p->prio_mu);
     pthread_mutex_destroy(&p->start_mu);
   }
   conc__free(p->workers);
@@ -512,14 +620,16 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
     int c = conc_cpu_count() + 4;
     max = c < 32 ? (unsigned)c : 32;
   }
-  pool *p = conc__calloc(1, sizeof *p);
+  pool *p = conc__malloc(sizeof *p);
   if (!p)
     return CONC_ENOMEM;
-  p->workers = conc__calloc(max, sizeof *p->workers);
+  memset(p, 0, sizeof *p);
+  p->workers = conc__malloc(max * sizeof *p->workers);
   if (!p->workers) {
     conc__free(p);
     return CONC_ENOMEM;
   }
+  memset(p->workers, 0, max * sizeof *p->workers);
   snprintf(p->prefix, sizeof p->prefix, "%s",
            o->thread_name_prefix ? o->thread_name_prefix : "conc-pool");
   p->initializer = o->initializer;
@@ -527,9 +637,14 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
   for (unsigned i = 0; i < max; i++) {
     p->workers[i].pool = p;
     p->workers[i].idx = i;
-    pthread_mutex_init(&p->workers[i].dq.mu, NULL);
+    p->workers[i].rng = i * 2654435761u + 1;
+    atomic_init(&p->workers[i].current, NULL);
+    atomic_init(&p->workers[i].dq.ring, NULL);
   }
-  pthread_mutex_init(&p->q_mu, NULL);
+  atomic_init(&p->inj_stub.next, NULL);
+  atomic_init(&p->inj_head, &p->inj_stub);
+  atomic_init(&p->inj_tail, &p->inj_stub);
+  pthread_mutex_init(&p->prio_mu, NULL);
   pthread_mutex_init(&p->start_mu, NULL);
   conc__executor_init(&p->base, &tp_vt, max, o->flags);
   *out = &p->base;
