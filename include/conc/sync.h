@@ -63,6 +63,7 @@ CONC_EXTERN bool conc_lock_locked(const conc_lock *l);
 /* ---- Recursive lock (threading.RLock) ---- */
 typedef struct conc_rlock { CONC__SYNC_STORAGE(16); } conc_rlock;
 
+/* Returns as conc_lock_init / conc_lock_destroy. */
 CONC_EXTERN int conc_rlock_init(conc_rlock *l, unsigned flags);
 CONC_EXTERN int conc_rlock_destroy(conc_rlock *l);
 /* As conc_lock_acquire, but the owner may acquire again (counted); never
@@ -127,7 +128,7 @@ CONC_EXTERN unsigned conc_semaphore_value(const conc_semaphore *s);
 /* ---- Barrier (threading.Barrier) ---- */
 typedef struct conc_barrier { CONC__SYNC_STORAGE(16); } conc_barrier;
 
-/* parties >= 1.  Returns 0 or CONC_EINVAL. */
+/* parties in 1..2^28-1.  Returns 0 or CONC_EINVAL. */
 CONC_EXTERN int conc_barrier_init(conc_barrier *b, unsigned parties,
                                   unsigned flags);
 CONC_EXTERN int conc_barrier_destroy(conc_barrier *b);

@@ -61,7 +61,8 @@ CONC_EXTERN void conc_thread_options_init(conc_thread_options *o);
 
 /* Start a thread running fn(arg).  opts may be NULL.  t must not be a thread
  * that is running or not yet joined.  Returns 0, CONC_EINVAL (NULL t or fn,
- * bad options), CONC_EAGAIN (the system refused a thread) or CONC_ENOMEM.
+ * bad options, t running or not joined), CONC_EAGAIN (the system refused a
+ * thread) or CONC_ENOMEM.
  * On failure nothing runs.  Any thread. */
 CONC_EXTERN int conc_thread_start(conc_thread *t, conc_fn fn, void *arg,
                                   const conc_thread_options *opts);
@@ -117,8 +118,8 @@ CONC_EXTERN int conc_timer_start(conc_timer *t, double interval, conc_fn fn,
                                  void *arg);
 
 /* Stop t if it is still waiting.  Returns 0 if fn will not run, CONC_EBUSY if
- * fn already started (or ran).  Either way the timer must still be joined.
- * Any thread; never blocks. */
+ * fn already started (or ran), CONC_EINVAL if t was never started.  Either
+ * way the timer must still be joined.  Any thread; never blocks. */
 CONC_EXTERN int conc_timer_cancel(conc_timer *t);
 
 /* Wait for the timer's thread to end.  *fired (may be NULL) tells whether fn
