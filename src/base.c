@@ -105,6 +105,9 @@ int conc_set_allocator(conc_malloc_fn m, conc_realloc_fn r, conc_calloc_fn c,
   return 0;
 }
 
+bool conc__default_allocator(void);
+bool conc__default_allocator(void) { return a_free == free; }
+
 void *conc__malloc(size_t n) { return a_malloc(n ? n : 1); }
 void *conc__calloc(size_t count, size_t n) {
   return a_calloc(count ? count : 1, n ? n : 1);
@@ -258,6 +261,12 @@ static void after_fork_child(void) {
 static void pid_init(void) {
   cur_pid = getpid();
   pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+/* Install the fork handler before anything can fork, so the tid cache is
+ * reset in every child. */
+__attribute__((constructor)) static void ids_init(void) {
+  pthread_once(&pid_once, pid_init);
 }
 
 int conc__gettid(void) {

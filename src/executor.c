@@ -224,5 +224,7 @@ int conc_library_shutdown(void) {
   }
   def_ex = NULL;
   pthread_mutex_unlock(&def_mu);
-  return ex ? destroy(ex) : 0;
+  int rc = ex ? destroy(ex) : 0;
+  conc__fcache_drain();
+  return rc;
 }

@@ -77,7 +77,7 @@ void conc__set_helper(conc__help_fn fn, void *worker) {
 /* ---- creation and references ---- */
 
 static conc_future *future_alloc(uint32_t refs) {
-  conc_future *f = conc__malloc(sizeof *f);
+  conc_future *f = conc__fcache_alloc(sizeof *f);
   if (!f)
     return NULL;
   atomic_init(&f->state, FS_PENDING);
@@ -138,7 +138,7 @@ void conc_future_release(conc_future *f) {
   }
   if (f->flags & FF_FREE_ARG)
     conc__closure_free(f->arg);
-  conc__free(f);
+  conc__fcache_free(f);
 }
 
 /* ---- state queries ---- */

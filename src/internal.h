@@ -52,6 +52,10 @@ void *conc__calloc(size_t count, size_t n);
 void *conc__realloc(void *p, size_t n);
 void conc__free(void *p);
 char *conc__strdup(const char *s);
+/* Record cache for futures (fcache.c). */
+void *conc__fcache_alloc(size_t n);
+void conc__fcache_free(void *p);
+void conc__fcache_drain(void);
 char *conc__vasprintf(const char *fmt, va_list ap);
 char *conc__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -119,13 +119,6 @@
   _Static_assert(sizeof(priv) <= sizeof(pub), #priv " too large");            \
   _Static_assert(_Alignof(priv) <= _Alignof(pub), #priv " misaligned")
 
-/* conc__gettid() caches the tid per thread and resets the cache in a
- * fork child only once conc__getpid() has installed its atfork handler.
- * Shared locks are built for fork: make sure the handler is there. */
-__attribute__((constructor)) static void sync_install_atfork(void) {
-  (void)conc__getpid();
-}
-
 static inline uint32_t self_tid(void) { return (uint32_t)conc__gettid(); }
 
 /* _until deadlines: NaN waits forever, like a NaN timeout. */

@@ -47,7 +47,8 @@
  * CONC_EBROKEN, later submissions too.
  *
  * Locks: inj_lock (try-lock, never waited on), prio_mu and start_mu are
- * leaves: no other lock is taken while holding one.
+ * leaves: no other lock is taken while holding one.  admin_mu serialises
+ * stop scans and joins; no user code runs under it.
  */
 #include "executor-int.h"
 
@@ -98,7 +99,8 @@ typedef struct pool {
   conc_future *prio_head;
   _Atomic size_t prio_len;
 
-  pthread_mutex_t start_mu;
+  pthread_mutex_t start_mu; /* spawn only */
+  pthread_mutex_t admin_mu; /* cancel scans and joins; never in workers */
 } pool;
 
 static _Thread_local worker *tl_worker;
@@ -431,7 +433,8 @@ static int state_error(int st) {
 
 static void free_unqueued(conc_future *f) {
   f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg */
-  conc__free(f);
+  atomic_store_explicit(&f->refs, 1, memory_order_relaxed); /* unshared */
+  conc_future_release(f);
 }
 
 static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
@@ -490,7 +493,8 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
 }
 
 /* Fail (or cancel, for CONC_ECANCELED) everything queued.  Called after
- * the state left OPEN and `submitting` drained, by one thread at a time. */
+ * the state left OPEN and `submitting` drained; several threads may run it
+ * at once (each task is taken by exactly one). */
 static void fail_queued(pool *p, int outcome, int detail, const char *msg) {
   conc_future *list = NULL, *f;
   while ((f = prio_pop(p))) {
@@ -548,8 +552,9 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   while (atomic_load_explicit(&p->submitting, memory_order_seq_cst))
     conc__pause();
   if (cancel_futures) {
-    pthread_mutex_lock(&p->start_mu); /* one canceller at a time */
+    /* runs callbacks: no lock held (safe to run concurrently) */
     fail_queued(p, CONC_ECANCELED, 0, NULL);
+    pthread_mutex_lock(&p->admin_mu); /* one scanner at a time */
     atomic_store_explicit(&p->scanning, 1, memory_order_seq_cst);
     unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
     for (unsigned i = 0; i < n; i++) {
@@ -559,22 +564,26 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
         conc_future_stop(f);
     }
     atomic_store_explicit(&p->scanning, 0, memory_order_seq_cst);
-    pthread_mutex_unlock(&p->start_mu);
+    pthread_mutex_unlock(&p->admin_mu);
   }
   wake(p, INT_MAX);
   if (!wait)
     return 0;
   if (tp_is_own_thread(ex))
     return CONC_EDEADLK;
+  /* No worker starts once the state left OPEN (spawn checks it under
+   * start_mu), so nworkers read under start_mu is final. */
   pthread_mutex_lock(&p->start_mu);
+  unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
+  pthread_mutex_unlock(&p->start_mu);
+  pthread_mutex_lock(&p->admin_mu);
   if (!p->joined) {
-    unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
     for (unsigned i = 0; i < n; i++)
       if (p->workers[i].started)
         pthread_join(p->workers[i].th, NULL);
     p->joined = true;
   }
-  pthread_mutex_unlock(&p->start_mu);
+  pthread_mutex_unlock(&p->admin_mu);
   return 0;
 }
 
@@ -586,6 +595,7 @@ static void tp_free(conc_executor *ex) {
   if (local) {
     pthread_mutex_destroy(&p->prio_mu);
     pthread_mutex_destroy(&p->start_mu);
+    pthread_mutex_destroy(&p->admin_mu);
   }
   conc__free(p->workers);
   conc__free(p);
@@ -646,6 +656,7 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
   atomic_init(&p->inj_tail, &p->inj_stub);
   pthread_mutex_init(&p->prio_mu, NULL);
   pthread_mutex_init(&p->start_mu, NULL);
+  pthread_mutex_init(&p->admin_mu, NULL);
   conc__executor_init(&p->base, &tp_vt, max, o->flags);
   *out = &p->base;
   return 0;
