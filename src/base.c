@@ -118,6 +118,23 @@ void conc__free(void *p) {
     a_free(p);
 }
 
+void *conc__aligned_alloc(size_t size, size_t align) {
+  CONC_ASSERT(align >= sizeof(void *) && (align & (align - 1)) == 0);
+  if (size > SIZE_MAX - align - sizeof(void *))
+    return NULL;
+  char *raw = conc__malloc(size + align + sizeof(void *));
+  if (!raw)
+    return NULL;
+  uintptr_t p = ((uintptr_t)raw + sizeof(void *) + align - 1) & ~(align - 1);
+  ((void **)p)[-1] = raw;
+  return (void *)p;
+}
+
+void conc__aligned_free(void *p) {
+  if (p)
+    conc__free(((void **)p)[-1]);
+}
+
 char *conc__strdup(const char *s) {
   size_t n = strlen(s) + 1;
   char *d = conc__malloc(n);

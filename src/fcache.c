@@ -78,7 +78,14 @@ static void on_thread_exit(void *unused) {
   flush_thread();
 }
 
-static void key_init(void) { pthread_key_create(&exit_key, on_thread_exit); }
+/* fork(): hold the depot lock across it, so the child's copy is unlocked. */
+static void fork_prepare(void) { pthread_mutex_lock(&depot_mu); }
+static void fork_after(void) { pthread_mutex_unlock(&depot_mu); }
+
+static void key_init(void) {
+  pthread_key_create(&exit_key, on_thread_exit);
+  pthread_atfork(fork_prepare, fork_after, fork_after);
+}
 
 void *conc__fcache_alloc(size_t size) {
   CONC_ASSERT(size >= sizeof(blk));

@@ -313,7 +313,9 @@ static int wait_until(conc_future *f, double deadline) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
   if (is_done(s))
     return 0;
-  for (int i = 0; i < SPIN_ROUNDS; i++) {
+  /* A pool worker helps at once (fork-join: the child is usually on its
+   * own deque); others spin briefly before sleeping. */
+  for (int i = tl_help ? SPIN_ROUNDS : 0; i < SPIN_ROUNDS; i++) {
     conc__pause();
     s = atomic_load_explicit(&f->state, memory_order_acquire);
     if (is_done(s))

@@ -52,6 +52,10 @@ void *conc__calloc(size_t count, size_t n);
 void *conc__realloc(void *p, size_t n);
 void conc__free(void *p);
 char *conc__strdup(const char *s);
+/* Memory aligned to align (a power of two), for cache-line-aligned types;
+ * freed with conc__aligned_free. */
+void *conc__aligned_alloc(size_t size, size_t align);
+void conc__aligned_free(void *p);
 /* Record cache for futures (fcache.c). */
 void *conc__fcache_alloc(size_t n);
 void conc__fcache_free(void *p);

@@ -182,9 +182,9 @@ static int map_create(conc_executor *ex, conc_fn fn, void *const *args,
   m->source = source;
   m->ctx = ctx;
   m->chunksize = o->chunksize;
-  m->cap = o->buffersize ? o->buffersize : 2 * (size_t)ex->max_workers;
+  m->cap = o->buffersize ? o->buffersize : 32 * (size_t)ex->max_workers;
   if (m->cap == 0)
-    m->cap = 2;
+    m->cap = 32;
   m->deadline = conc__deadline(o->timeout);
   m->ring = conc__malloc(m->cap * sizeof *m->ring);
   if (!m->ring) {
@@ -246,6 +246,13 @@ int conc_map_next(conc_map *m, void **result) {
         return m->ended ? m->err : 0;
     }
     slot *s = &m->ring[m->rhead];
+    if (s->c && m->ypos > 0 && m->ypos < s->c->ndone) {
+      /* the head chunk is done: yield without touching its future */
+      if (result)
+        *result = s->c->results[m->ypos];
+      m->ypos++;
+      return 1;
+    }
     void *r = NULL;
     int rc = conc_future_result_until(s->f, m->deadline, &r);
     if (rc == CONC_ETIMEDOUT) {

@@ -138,6 +138,13 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *reg;
 static size_t reg_n, reg_cap;
 
+/* fork(): hold the registry lock across it (a child may look tasks up). */
+static void reg_fork_prepare(void) { pthread_mutex_lock(&reg_mu); }
+static void reg_fork_after(void) { pthread_mutex_unlock(&reg_mu); }
+__attribute__((constructor)) static void reg_init(void) {
+  pthread_atfork(reg_fork_prepare, reg_fork_after, reg_fork_after);
+}
+
 static bool valid_name(const char *name) {
   size_t n = 0;
   for (const char *p = name; *p; p++, n++) {

@@ -597,8 +597,8 @@ static void tp_free(conc_executor *ex) {
     pthread_mutex_destroy(&p->start_mu);
     pthread_mutex_destroy(&p->admin_mu);
   }
-  conc__free(p->workers);
-  conc__free(p);
+  conc__aligned_free(p->workers);
+  conc__aligned_free(p);
 }
 
 static const conc__executor_vt tp_vt = {
@@ -630,13 +630,13 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
     int c = conc_cpu_count() + 4;
     max = c < 32 ? (unsigned)c : 32;
   }
-  pool *p = conc__malloc(sizeof *p);
+  pool *p = conc__aligned_alloc(sizeof *p, CONC_CACHELINE);
   if (!p)
     return CONC_ENOMEM;
   memset(p, 0, sizeof *p);
-  p->workers = conc__malloc(max * sizeof *p->workers);
+  p->workers = conc__aligned_alloc(max * sizeof *p->workers, CONC_CACHELINE);
   if (!p->workers) {
-    conc__free(p);
+    conc__aligned_free(p);
     return CONC_ENOMEM;
   }
   memset(p->workers, 0, max * sizeof *p->workers);

@@ -104,7 +104,7 @@ CONC_EXTERN int conc_executor_default(conc_executor **out);
 typedef struct conc_map_options {
   size_t size;       /* sizeof(conc_map_options); set by _init */
   size_t chunksize;  /* items per task; default 1 */
-  size_t buffersize; /* chunks in flight at most; 0: 2 x max_workers */
+  size_t buffersize; /* chunks in flight at most; 0: 32 x max_workers */
   double timeout;    /* overall, from the map call; negative: none */
 } conc_map_options;
 

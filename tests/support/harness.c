@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static atomic_long live;
 static atomic_long allocs;
@@ -61,7 +64,50 @@ void conc_test_fail_alloc_after(long n) {
 }
 void conc_test_no_leak_check(void) { leak_check = false; }
 
+/* Hang diagnostics: shortly before Check's timeout kills the case, SIGALRM
+ * runs gdb on the process to print every thread's stack (fork, exec and
+ * waitpid are async-signal-safe; no thread is created). */
+static void dump_stacks(int sig) {
+  (void)sig;
+  static const char msg[] = "\n*** test about to time out: stacks follow\n";
+  if (write(2, msg, sizeof msg - 1) < 0) {
+  }
+  char pid[16];
+  int n = 0;
+  long p = (long)getpid();
+  char tmp[16];
+  do {
+    tmp[n++] = (char)('0' + p % 10);
+    p /= 10;
+  } while (p);
+  for (int i = 0; i < n; i++)
+    pid[i] = tmp[n - 1 - i];
+  pid[n] = 0;
+  pid_t c = fork();
+  if (c == 0) {
+    dup2(2, 1);
+    execlp("gdb", "gdb", "-batch", "-p", pid, "-ex", "thread apply all bt 20",
+           (char *)NULL);
+    _exit(127);
+  }
+  if (c > 0)
+    waitpid(c, NULL, 0);
+}
+
+static void arm_watchdog(void) {
+  const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+  double mult = m ? atof(m) : 1.0;
+  if (mult <= 0)
+    mult = 1.0;
+  unsigned t = (unsigned)(CONC_TEST_TIMEOUT * mult);
+  if (t > 10) {
+    signal(SIGALRM, dump_stacks);
+    alarm(t - 5);
+  }
+}
+
 static void setup(void) {
+  arm_watchdog();
   atomic_store(&live, 0);
   atomic_store(&allocs, 0);
   atomic_store(&fail_at, 0);
@@ -70,6 +116,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+  alarm(0);
   atomic_store(&fail_at, 0);
   if (leak_check) {
     long n = atomic_load(&live);
