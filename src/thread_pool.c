@@ -116,9 +116,15 @@ static inline void inj_push(pool *p, conc_future *f) {
   atomic_store_explicit(&prev->next, f, memory_order_release);
 }
 
+/* Not empty: a producer's exchange moved head off the stub, or the
+ * consumer's cursor is on a real node.  head == stub alone is not enough:
+ * when the consumer re-inserts the stub while producers push, the stub can
+ * end up last (head) behind real nodes the cursor has not reached. */
 static inline bool inj_nonempty(pool *p) {
   return atomic_load_explicit(&p->inj_head, memory_order_seq_cst) !=
-         &p->inj_stub;
+             &p->inj_stub ||
+         atomic_load_explicit(&p->inj_tail, memory_order_seq_cst) !=
+             &p->inj_stub;
 }
 
 /* Consumer only (inj_lock held).  NULL if empty or a push is half done. */
