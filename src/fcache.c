@@ -87,6 +87,12 @@ static void key_init(void) {
   pthread_atfork(fork_prepare, fork_after, fork_after);
 }
 
+static void register_thread(void) {
+  pthread_once(&key_once, key_init);
+  pthread_setspecific(exit_key, &tc); /* so on_thread_exit runs */
+  tc.keyed = true;
+}
+
 void *conc__fcache_alloc(size_t size) {
   CONC_ASSERT(size >= sizeof(blk));
   if (CONC_LIKELY(tc.head)) {
@@ -97,11 +103,8 @@ void *conc__fcache_alloc(size_t size) {
   }
   if (!conc__default_allocator())
     return conc__malloc(size);
-  if (CONC_UNLIKELY(!tc.keyed)) {
-    pthread_once(&key_once, key_init);
-    pthread_setspecific(exit_key, &tc); /* so on_thread_exit runs */
-    tc.keyed = true;
-  }
+  if (CONC_UNLIKELY(!tc.keyed))
+    register_thread();
   if (depot_n) { /* racy peek; the lock decides */
     pthread_mutex_lock(&depot_mu);
     blk *batch = depot;
@@ -123,10 +126,12 @@ void *conc__fcache_alloc(size_t size) {
 }
 
 void conc__fcache_free(void *p) {
-  if (CONC_UNLIKELY(!conc__default_allocator() || !tc.keyed)) {
+  if (CONC_UNLIKELY(!conc__default_allocator())) {
     conc__free(p);
     return;
   }
+  if (CONC_UNLIKELY(!tc.keyed))
+    register_thread();
   blk *b = p;
   b->next = tc.head;
   tc.head = b;

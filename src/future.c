@@ -14,10 +14,13 @@
  *   4. take the callback list (exchange with CB_DONE, acq_rel) and run it
  *      in registration order.
  * A task's runner first moves PENDING -> RUNNING (a CAS that fails if a
- * cancel claimed it), so cancel and run never both happen.
+ * cancel claimed it), so cancel and run never both happen; a RUNNING
+ * task-bound future is then completed only by its runner, which skips
+ * the claim.
  *
- * Callbacks: a lock-free stack of nodes; CB_DONE marks "already run": an
- * add that finds it runs the callback at once on the caller's thread.
+ * Callbacks: a lock-free stack of nodes; CB_DONE marks "taken": an add
+ * that finds it, or finds the future done, runs the callback at once on
+ * the caller's thread.  See publish() for the race with completion.
  *
  * Waiting: spin briefly, then set WAITERS by CAS and sleep on the state
  * word.  A pool worker (conc__set_helper) runs queued tasks of its pool
@@ -187,22 +190,9 @@ static int run_callback(conc_future *f, struct conc__cb_node *n) {
   return rc;
 }
 
-/* Steps 3 and 4. */
-static void publish(conc_future *f, uint32_t final_state) {
-  uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
-  uint32_t want;
-  do {
-    want = final_state | (old & FS_STOP);
-    /* release: pairs with the acquire loads of waiters and queries */
-  } while (!atomic_compare_exchange_weak_explicit(
-      &f->state, &old, want, memory_order_release, memory_order_relaxed));
-  if (old & FS_WAITERS)
-    conc__futex_wake(&f->state, INT_MAX, false);
-  /* acq_rel: acquire the nodes pushed by adders (their release CAS) */
-  struct conc__cb_node *n =
-      atomic_exchange_explicit(&f->cbs, CB_DONE, memory_order_acq_rel);
+static void run_list(conc_future *f, struct conc__cb_node *n) {
   struct conc__cb_node *rev = NULL;
-  while (n) {
+  while (n) { /* the stack is newest first: reverse it */
     struct conc__cb_node *next = n->next;
     n->next = rev;
     rev = n;
@@ -214,6 +204,35 @@ static void publish(conc_future *f, uint32_t final_state) {
     conc__free(rev);
     rev = next;
   }
+}
+
+/* Take the callback list (exchange with CB_DONE) and run it, if any. */
+static void take_callbacks(conc_future *f) {
+  /* acq_rel: acquire the nodes pushed by adders */
+  struct conc__cb_node *n =
+      atomic_exchange_explicit(&f->cbs, CB_DONE, memory_order_acq_rel);
+  if (n != CB_DONE)
+    run_list(f, n);
+}
+
+/* Steps 3 and 4.  Callbacks: a Dekker pair with the adders (both sides
+ * seq_cst): the completer stores the done state then loads the list; an
+ * adder pushes its node then loads the state.  Either the completer sees
+ * the node, or the adder sees the done state and takes the list itself;
+ * the exchange with CB_DONE makes sure each node runs once.  A future
+ * without callbacks thus costs no read-modify-write here. */
+static void publish(conc_future *f, uint32_t final_state) {
+  uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+  uint32_t want;
+  do {
+    want = final_state | (old & FS_STOP);
+    /* seq_cst (includes release for waiters and queries) */
+  } while (!atomic_compare_exchange_weak_explicit(
+      &f->state, &old, want, memory_order_seq_cst, memory_order_relaxed));
+  if (old & FS_WAITERS)
+    conc__futex_wake(&f->state, INT_MAX, false);
+  if (atomic_load_explicit(&f->cbs, memory_order_seq_cst))
+    take_callbacks(f);
 }
 
 #define FROM_PENDING (1u << FS_PENDING)
@@ -293,7 +312,7 @@ void conc__future_run(conc_future *f) {
   conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
   void *r = f->fn(f->arg);
   conc__task_ctx_swap(prev);
-  CONC_MUST(claim(f, FROM_RUNNING));
+  /* Only the runner completes a RUNNING task-bound future: no claim. */
   if (ctx.outcome == 0) {
     f->outcome = 0;
     f->u.result = r;
@@ -402,9 +421,7 @@ int conc_future_add_done_callback(conc_future *f, conc_future_cb cb,
                                   void *arg) {
   if (!f || !cb)
     return CONC_EINVAL;
-  struct conc__cb_node *head =
-      atomic_load_explicit(&f->cbs, memory_order_acquire);
-  if (head == CB_DONE) {
+  if (is_done(atomic_load_explicit(&f->state, memory_order_acquire))) {
     struct conc__cb_node n = {NULL, cb, arg};
     run_callback(f, &n);
     return 0;
@@ -414,20 +431,25 @@ int conc_future_add_done_callback(conc_future *f, conc_future_cb cb,
     return CONC_ENOMEM;
   node->cb = cb;
   node->arg = arg;
+  struct conc__cb_node *head =
+      atomic_load_explicit(&f->cbs, memory_order_relaxed);
   for (;;) {
-    if (head == CB_DONE) {
+    if (head == CB_DONE) { /* the completer already took the list */
       conc__free(node);
       struct conc__cb_node n = {NULL, cb, arg};
       run_callback(f, &n);
       return 0;
     }
     node->next = head;
-    /* release: publishes the node to publish()'s acq_rel exchange */
+    /* seq_cst: the adder's half of publish()'s Dekker pair */
     if (atomic_compare_exchange_weak_explicit(&f->cbs, &head, node,
-                                              memory_order_release,
-                                              memory_order_acquire))
-      return 0;
+                                              memory_order_seq_cst,
+                                              memory_order_relaxed))
+      break;
   }
+  if (is_done(atomic_load_explicit(&f->state, memory_order_seq_cst)))
+    take_callbacks(f); /* the completer may have missed our node */
+  return 0;
 }
 
 /* ---- hand-made futures ---- */

@@ -16,28 +16,28 @@
  * injection queue, other workers' deques.
  *
  * Parking (no lock, malloc or syscall per task while workers are busy).
- * Workers are running, searching (spinning for work) or sleeping on the
- * pool's `epoch` futex.  A submitter wakes a sleeper only when nobody is
- * searching; a searcher that finds work wakes one more sleeper if it was
- * the last searcher, so parallelism ramps up without a thundering herd
- * (the scheme of Go's scheduler).  No lost wake-ups, by two Dekker pairs
- * (all seq_cst):
- *   worker:    searching--; sleepers++; e = epoch; if (work) undo, retry;
- *              futex_wait(epoch, e)
- *   submitter: publish task; if (!searching && sleepers) {epoch++; wake 1}
- * A submitter that saw `searching` > 0 is covered by that searcher, which
- * re-checks the queues after leaving the searching state.
- *
+ * Workers are running, searching (spinning for work) or parked, each on
+ * its own futex word, on an idle stack (idle_mu).  A submitter wakes a
+ * parked worker only when nobody is searching, and hands it a search
+ * token (counts it as searching before it runs), so the submissions that
+ * follow while it wakes up make no system call.  A searcher that finds
+ * work and was the last searcher wakes or starts one more, so parallelism
+ * ramps up without a thundering herd (the scheme of Go's scheduler).  At
+ * most half the CPUs' worth of searchers spin; the others park at once.
+ * See park() for the no-lost-wake-up argument.
+
  * Workers start lazily: a submission that finds nobody searching or asleep
  * starts one, up to max_workers.  If no worker exists and none can be
  * started, submit fails (the task is not queued) rather than strand it.
  *
- * Shutdown.  `state` goes OPEN -> SHUTDOWN (or BROKEN).  Submitters
- * announce themselves in `submitting` before checking the state (Dekker
- * with the shutdown's store of state and its wait for `submitting` to
- * drain), so after shutdown returns from that wait no new task can appear
- * in a queue.  Workers exit once the state is not OPEN and no queue holds
- * work; shutdown(wait) joins them.  cancel_futures cancels every queued
+ * Shutdown.  `state` goes OPEN -> SHUTDOWN (or BROKEN).  A submitter
+ * queues its task, then reads the state again (seq_cst, against the
+ * shutdown's store): still OPEN means the workers, which read the state
+ * before their last look for work, will find the task; otherwise it takes
+ * the task back by cancelling it and fails with CONC_ESHUTDOWN (the
+ * cancelled record stays queued until a worker or destroy drops it).
+ * Workers exit once the state is not OPEN and no queue holds work;
+ * shutdown(wait) joins them.  cancel_futures cancels every queued
  * task and sets the stop flag of running ones; a worker's `current` is read
  * under `scanning` (worker stores current then loads scanning; the scanner
  * stores scanning then loads current), so a future is never touched after
@@ -46,8 +46,8 @@
  * Broken.  An initializer failure sets BROKEN: queued tasks fail with
  * CONC_EBROKEN, later submissions too.
  *
- * Locks: inj_lock (try-lock, never waited on), prio_mu and start_mu are
- * leaves: no other lock is taken while holding one.  admin_mu serialises
+ * Locks: inj_lock (try-lock, never waited on), prio_mu, idle_mu and
+ * start_mu are leaves: no other lock is taken while holding one.  admin_mu serialises
  * stop scans and joins; no user code runs under it.
  */
 #include "executor-int.h"
@@ -70,7 +70,10 @@ typedef struct worker {
   unsigned idx;
   bool started;
   uint32_t rng;
+  bool in_idle;              /* on the idle stack (idle_mu) */
+  struct worker *idle_next;  /* idle stack link (idle_mu) */
   CONC_ALIGNED_CL _Atomic(conc_future *) current;
+  _Atomic uint32_t wake_word; /* futex: 1 when handed a search token */
 } worker;
 
 typedef struct pool {
@@ -80,6 +83,7 @@ typedef struct pool {
   void *initarg;
   worker *workers;
   int broken_code;
+  int spin_max;
   bool joined;
 
   CONC_ALIGNED_CL _Atomic(conc_future *) inj_head; /* producers */
@@ -89,10 +93,10 @@ typedef struct pool {
 
   CONC_ALIGNED_CL _Atomic int searching;
   _Atomic int sleepers;
-  _Atomic uint32_t epoch;
+  pthread_mutex_t idle_mu;
+  worker *idle; /* parked workers (idle_mu) */
   _Atomic unsigned nworkers;
   _Atomic int state;
-  _Atomic int submitting;
   _Atomic int scanning;
 
   pthread_mutex_t prio_mu;
@@ -287,18 +291,48 @@ static bool help(void *arg) {
   return true;
 }
 
-static void wake(pool *p, int n) {
-  atomic_fetch_add_explicit(&p->epoch, 1, memory_order_seq_cst);
-  conc__futex_wake(&p->epoch, n, false);
+/* idle_mu held.  Hand v a search token and mark it to wake. */
+static void hand_token(pool *p, worker *v) {
+  v->in_idle = false;
+  atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+  /* release: pairs with the acquire load in park() */
+  atomic_store_explicit(&v->wake_word, 1, memory_order_release);
+}
+
+/* Wake every parked worker (shutdown, broken). */
+static void wake_all(pool *p) {
+  pthread_mutex_lock(&p->idle_mu);
+  worker *list = p->idle;
+  p->idle = NULL;
+  for (worker *v = list; v; v = v->idle_next)
+    hand_token(p, v);
+  pthread_mutex_unlock(&p->idle_mu);
+  /* Wake them all.  A woken worker may re-park and reuse idle_next, so
+   * wake by index rather than by walking the list. */
+  (void)list;
+  unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
+  for (unsigned i = 0; i < n; i++)
+    conc__futex_wake(&p->workers[i].wake_word, 1, false);
 }
 
 static int spawn(pool *p);
 
-/* Get one more worker looking for work: wake a sleeper or start one. */
+/* Get one more worker looking for work: wake a parked one (handing it a
+ * search token, so later submissions see a searcher and make no system
+ * call while it wakes up) or start one. */
 static void add_searcher(pool *p) {
   if (atomic_load_explicit(&p->sleepers, memory_order_seq_cst) > 0) {
-    wake(p, 1);
-    return;
+    pthread_mutex_lock(&p->idle_mu);
+    worker *v = p->idle;
+    if (v) {
+      p->idle = v->idle_next;
+      hand_token(p, v);
+    }
+    pthread_mutex_unlock(&p->idle_mu);
+    if (v) {
+      conc__futex_wake(&v->wake_word, 1, false);
+      return;
+    }
   }
   if (atomic_load_explicit(&p->nworkers, memory_order_relaxed) <
       p->base.max_workers) {
@@ -307,6 +341,52 @@ static void add_searcher(pool *p) {
       conc_log(CONC_LOG_WARN, "thread pool: cannot start a worker: %s",
                conc_strerror(rc));
   }
+}
+
+/* Park w, a searcher with nothing found.  Returns false when the pool is
+ * closing and no work is left (the worker exits), true to search again.
+ *
+ *   worker: push self on idle stack; sleepers++; searching--;
+ *           read state; look for work; sleep until handed a token
+ *   waker:  (after publishing work) if !searching: pop a worker from the
+ *           idle stack, searching++ for it, wake it
+ * All seq_cst: a waker that read searching == 0 finds this worker on the
+ * stack; a waker that read searching > 0 relies on that searcher, which
+ * looks for work again after its own decrement. */
+static bool park(worker *w) {
+  pool *p = w->pool;
+  pthread_mutex_lock(&p->idle_mu);
+  atomic_store_explicit(&w->wake_word, 0, memory_order_relaxed);
+  w->in_idle = true;
+  w->idle_next = p->idle;
+  p->idle = w;
+  pthread_mutex_unlock(&p->idle_mu);
+  atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+  atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+  /* the state first: see the comment at the end of tp_submit */
+  int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+  bool work = has_work(p);
+  if (work || st != ST_OPEN) {
+    pthread_mutex_lock(&p->idle_mu);
+    bool token = !w->in_idle; /* a waker popped us already */
+    if (w->in_idle) {
+      worker **pp = &p->idle;
+      while (*pp != w)
+        pp = &(*pp)->idle_next;
+      *pp = w->idle_next;
+      w->in_idle = false;
+    }
+    pthread_mutex_unlock(&p->idle_mu);
+    atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
+    if (!token)
+      atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+    return work;
+  }
+  /* acquire: pairs with hand_token's release */
+  while (atomic_load_explicit(&w->wake_word, memory_order_acquire) == 0)
+    conc__futex_wait(&w->wake_word, 0, INFINITY, false);
+  atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
+  return true;
 }
 
 /* After publishing work: make sure somebody will look for it. */
@@ -334,12 +414,10 @@ static void worker_init(worker *w) {
   if (atomic_compare_exchange_strong_explicit(&p->state, &open, ST_BROKEN,
                                               memory_order_seq_cst,
                                               memory_order_seq_cst)) {
-    while (atomic_load_explicit(&p->submitting, memory_order_seq_cst))
-      conc__pause();
     fail_queued(p, CONC_EBROKEN, rc,
                 "thread pool is broken: an initializer failed");
   }
-  wake(p, INT_MAX);
+  wake_all(p);
 }
 
 static void *worker_main(void *arg) {
@@ -364,8 +442,14 @@ static void *worker_main(void *arg) {
       atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
       continue;
     }
+    /* At most spin_max searchers spin (half the CPUs, at least one): on a
+     * small machine more would take the CPU from the threads that submit. */
     bool found = false;
-    for (int i = 0; i < SPIN_LIMIT; i++) {
+    int spin = atomic_load_explicit(&p->searching, memory_order_relaxed) <=
+                       p->spin_max
+                   ? SPIN_LIMIT
+                   : 0;
+    for (int i = 0; i < spin; i++) {
       conc__pause();
       if ((i & 31) == 31 && has_work(p)) {
         found = true;
@@ -374,27 +458,9 @@ static void *worker_main(void *arg) {
     }
     if (found)
       continue;
-    /* park */
-    atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
-    for (;;) {
-      atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
-      uint32_t e = atomic_load_explicit(&p->epoch, memory_order_seq_cst);
-      bool work = has_work(p);
-      int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
-      if (work || st != ST_OPEN) {
-        atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
-        if (!work)
-          goto out;
-        break;
-      }
-      conc__futex_wait(&p->epoch, e, INFINITY, false);
-      atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
-      if (atomic_load_explicit(&p->epoch, memory_order_relaxed) != e)
-        break;
-    }
-    atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+    if (!park(w))
+      break;
   }
-out:
   conc__set_helper(NULL, NULL);
   tl_worker = NULL;
   return NULL;
@@ -475,14 +541,12 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
   }
-  worker *w = tl_worker;
-  atomic_fetch_add_explicit(&p->submitting, 1, memory_order_seq_cst);
-  int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+  int st = atomic_load_explicit(&p->state, memory_order_relaxed);
   if (CONC_UNLIKELY(st != ST_OPEN)) {
-    atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_seq_cst);
     free_unqueued(f);
     return state_error(st);
   }
+  worker *w = tl_worker;
   if (prio != 0) {
     prio_insert(p, f);
   } else if (w && w->pool == p) {
@@ -491,7 +555,23 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
   } else {
     inj_push(p, f);
   }
-  atomic_fetch_sub_explicit(&p->submitting, 1, memory_order_seq_cst);
+  /* seq_cst: pairs with shutdown's store of the state.  If it still reads
+   * OPEN, the push came first, and the workers (which read the state before
+   * looking for work one last time) will find the task.  Otherwise they may
+   * be gone: take the task back by cancelling it; it never runs, and submit
+   * fails as if it came after the shutdown.  If the cancel loses, a worker
+   * has already started it. */
+  st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+  if (CONC_UNLIKELY(st != ST_OPEN)) {
+    f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
+    if (conc__future_cancel(f)) {
+      if (out)
+        conc_future_release(f); /* the caller's; the queue keeps its own */
+      wake_all(p);
+      return state_error(st);
+    }
+    f->flags |= (uint16_t)(flags & FF_FREE_ARG);
+  }
   notify(p);
   if (out)
     *out = f;
@@ -499,7 +579,7 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
 }
 
 /* Fail (or cancel, for CONC_ECANCELED) everything queued.  Called after
- * the state left OPEN and `submitting` drained; several threads may run it
+ * the state left OPEN; several threads may run it
  * at once (each task is taken by exactly one). */
 static void fail_queued(pool *p, int outcome, int detail, const char *msg) {
   conc_future *list = NULL, *f;
@@ -554,9 +634,6 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   atomic_compare_exchange_strong_explicit(&p->state, &open, ST_SHUTDOWN,
                                           memory_order_seq_cst,
                                           memory_order_seq_cst);
-  /* submissions that saw OPEN finish queueing before we go on */
-  while (atomic_load_explicit(&p->submitting, memory_order_seq_cst))
-    conc__pause();
   if (cancel_futures) {
     /* runs callbacks: no lock held (safe to run concurrently) */
     fail_queued(p, CONC_ECANCELED, 0, NULL);
@@ -572,7 +649,7 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
     atomic_store_explicit(&p->scanning, 0, memory_order_seq_cst);
     pthread_mutex_unlock(&p->admin_mu);
   }
-  wake(p, INT_MAX);
+  wake_all(p);
   if (!wait)
     return 0;
   if (tp_is_own_thread(ex))
@@ -596,10 +673,16 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
 static void tp_free(conc_executor *ex) {
   pool *p = (pool *)ex;
   bool local = conc__executor_local(ex);
+  /* Records of submissions that lost a race with shutdown (cancelled,
+   * still queued).  Not in a forked child: its queue locks may be held by
+   * threads that do not exist there; the copy leaks instead. */
+  if (local)
+    fail_queued(p, CONC_ECANCELED, 0, NULL);
   for (unsigned i = 0; i < p->base.max_workers; i++)
     conc__deque_destroy(&p->workers[i].dq);
   if (local) {
     pthread_mutex_destroy(&p->prio_mu);
+    pthread_mutex_destroy(&p->idle_mu);
     pthread_mutex_destroy(&p->start_mu);
     pthread_mutex_destroy(&p->admin_mu);
   }
@@ -650,17 +733,22 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
            o->thread_name_prefix ? o->thread_name_prefix : "conc-pool");
   p->initializer = o->initializer;
   p->initarg = o->initarg;
+  p->spin_max = conc_cpu_count() / 2;
+  if (p->spin_max < 1)
+    p->spin_max = 1;
   for (unsigned i = 0; i < max; i++) {
     p->workers[i].pool = p;
     p->workers[i].idx = i;
     p->workers[i].rng = i * 2654435761u + 1;
     atomic_init(&p->workers[i].current, NULL);
+    atomic_init(&p->workers[i].wake_word, 0);
     atomic_init(&p->workers[i].dq.ring, NULL);
   }
   atomic_init(&p->inj_stub.next, NULL);
   atomic_init(&p->inj_head, &p->inj_stub);
   atomic_init(&p->inj_tail, &p->inj_stub);
   pthread_mutex_init(&p->prio_mu, NULL);
+  pthread_mutex_init(&p->idle_mu, NULL);
   pthread_mutex_init(&p->start_mu, NULL);
   pthread_mutex_init(&p->admin_mu, NULL);
   conc__executor_init(&p->base, &tp_vt, max, o->flags);
