@@ -1,6 +1,7 @@
 /* bench/bench-map.c - conc: ordered map over N items (workload 4).
  *
  *   bench-map CHUNK N
+ *   bench-map for N      conc_executor_for writing f(x) into an array
  *
  * conc_executor_map with chunksize CHUNK and the default buffersize; every
  * result is consumed in order by conc_map_next and checked against
@@ -16,7 +17,40 @@ static void *task_f(void *arg) {
   return (void *)(uintptr_t)f_of(x);
 }
 
+static uint32_t *out_arr;
+static int for_body(size_t b, size_t e, void *ctx) {
+  (void)ctx;
+  for (size_t i = b; i < e; i++) {
+    bench_account((uint64_t)i + 1);
+    out_arr[i] = (uint32_t)f_of((uint64_t)i + 1);
+  }
+  return 0;
+}
+
+static int run_for(long n) {
+  out_arr = malloc((size_t)n * sizeof *out_arr);
+  BENCH_CHECK(out_arr && n > 0, "bad args");
+  conc_executor *ex = bench_conc_pool(2);
+  bench_mark_submitter();
+  bench_slots_reset();
+  int64_t t0 = bench_now_ns();
+  CONC_OK(conc_executor_for(ex, (size_t)n, 1024, for_body, NULL));
+  int64_t t1 = bench_now_ns();
+  for (long k = 0; k < n; k++)
+    BENCH_CHECK(out_arr[k] == (uint32_t)f_of((uint64_t)k + 1),
+                "result %ld wrong", k);
+  CONC_OK(conc_executor_destroy(ex));
+  double share = bench_check_slots((uint64_t)n);
+  char extra[64];
+  snprintf(extra, sizeof extra, "share=%.4f", share);
+  bench_result((double)(t1 - t0) / (double)n, "ns/item", extra);
+  free(out_arr);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "for") == 0)
+    return run_for(bench_arg_long(argc, argv, 2, 1000000));
   long chunk = bench_arg_long(argc, argv, 1, 1024);
   long n = bench_arg_long(argc, argv, 2, 1000000);
   void **args = malloc((size_t)n * sizeof *args);

@@ -47,7 +47,7 @@ WORKLOADS = {
     "P": "physical limits (no pool)",
 }
 ORDER = list(WORKLOADS)
-CLASS_ORDER = ["handle", "ff", "bulk", "per item", "fork-join", "idle", "physical"]
+CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle", "physical"]
 HIGHER_BETTER = {"efficiency"}
 
 
@@ -103,7 +103,7 @@ def make_rows(quick):
         add(w, "ff", "libuv uv_queue_work, no callback", ["anchor-uv", "submit", "ff", s, "{n}"], N, lang="uv", futex=True)
         add(w, "ff", "Go goroutine + WaitGroup", ["anchor-go", "submit", "wg", s, "{n}"], NGO, lang="go", futex=True)
         add(w, "ff", "Go worker pool on a channel (2 workers)", ["anchor-go", "submit", "pool", s, "{n}"], NGO, lang="go", futex=True)
-    add("1", "bulk", "conc: executor_map, chunksize 1024", ["bench-submit", "bulk", 1, "{n}", 1024], N, conc=True, futex=True)
+    add("1", "bulk", "conc: executor_for, grain 1024", ["bench-submit", "bulk", 1, "{n}", 1024], N, conc=True, futex=True)
     add("1", "bulk", "TBB parallel_for", ["anchor-tbb", "bulk", "{n}"], N, lang="tbb", futex=True)
     add("1", "bulk", "OpenMP parallel for", ["anchor-omp", "bulk", "{n}"], N, lang="omp", futex=True)
     add("1", "bulk", "OpenMP taskloop", ["anchor-omp", "taskloop", "{n}"], N, lang="omp", futex=True)
@@ -121,7 +121,8 @@ def make_rows(quick):
     # 4: ordered map
     add("4", "per item", "conc: executor_map, chunksize 1", ["bench-map", 1, "{n}"], NMAP1, conc=True, futex=True)
     add("4", "per item", "Python Executor.map", ["anchor-py.py", "map", "{n}"], NMAP1, lang="python", futex=True)
-    add("4", "bulk", "conc: executor_map, chunksize 1024", ["bench-map", 1024, "{n}"], N, conc=True, futex=True)
+    add("4", "chunked map", "conc: executor_map, chunksize 1024 (ordered iterator)", ["bench-map", 1024, "{n}"], N, conc=True, futex=True)
+    add("4", "bulk", "conc: executor_for into an array", ["bench-map", "for", "{n}"], N, conc=True, futex=True)
     add("4", "bulk", "TBB parallel_for into an array", ["anchor-tbb", "map", "{n}"], N, lang="tbb", futex=True)
     add("4", "bulk", "OpenMP parallel for into an array", ["anchor-omp", "map", "{n}"], N, lang="omp", futex=True)
 

@@ -53,6 +53,7 @@
 #include "executor-int.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include "conc/thread_pool.h"
@@ -451,9 +452,16 @@ static void *worker_main(void *arg) {
                    : 0;
     for (int i = 0; i < spin; i++) {
       conc__pause();
-      if ((i & 31) == 31 && has_work(p)) {
+      if ((i & 3) == 3 && has_work(p)) {
         found = true;
         break;
+      }
+      if ((i & 31) == 31) {
+        /* Past the first few checks, let a thread that was just woken on
+         * this CPU run (the scheduler often places the waker's wakee here,
+         * e.g. the submitter waiting for the task we just finished). */
+        if (i >= 256)
+          sched_yield();
       }
     }
     if (found)

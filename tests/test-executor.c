@@ -416,8 +416,110 @@ START_TEST(python_docs_load_urls_example) {
 }
 END_TEST
 
+/* ---- conc_executor_for ---- */
+
+struct for_ctx {
+  uint32_t *out;
+  atomic_long calls;
+};
+static int square_range(size_t b, size_t e, void *ctx) {
+  struct for_ctx *c = ctx;
+  atomic_fetch_add(&c->calls, 1);
+  for (size_t i = b; i < e; i++)
+    c->out[i] = (uint32_t)(i * i);
+  return 0;
+}
+
+START_TEST(for_covers_range_once) {
+  conc_executor *ex = make_pool(3);
+  enum { N = 100003 };
+  uint32_t *out = calloc(N, sizeof *out);
+  size_t grains[] = {0, 1, 7, 1000, N, 10 * N};
+  for (size_t g = 0; g < 6; g++) {
+    memset(out, 0xff, N * sizeof *out);
+    struct for_ctx c = {out, 0};
+    ck_assert_int_eq(conc_executor_for(ex, N, grains[g], square_range, &c), 0);
+    for (size_t i = 0; i < N; i++)
+      ck_assert_uint_eq(out[i], (uint32_t)(i * i));
+    if (grains[g])
+      ck_assert_int_eq(atomic_load(&c.calls),
+                       (long)((N - 1) / grains[g] + 1));
+  }
+  struct for_ctx c = {out, 0};
+  ck_assert_int_eq(conc_executor_for(ex, 0, 0, square_range, &c), 0);
+  ck_assert_int_eq(atomic_load(&c.calls), 0);
+  ck_assert_int_eq(conc_executor_for(NULL, 1, 0, square_range, &c),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_executor_for(ex, 1, 0, NULL, &c), CONC_EINVAL);
+  conc_executor_shutdown(ex, true, false);
+  ck_assert_int_eq(conc_executor_for(ex, 100, 1, square_range, &c),
+                   CONC_ESHUTDOWN);
+  ck_assert_int_eq(atomic_load(&c.calls), 0);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+  free(out);
+}
+END_TEST
+
+static int stop_at_500(size_t b, size_t e, void *ctx) {
+  (void)ctx;
+  return b <= 500 && 500 < e ? -77 : 0;
+}
+
+START_TEST(for_stops_at_body_error) {
+  conc_executor *ex = make_pool(2);
+  ck_assert_int_eq(conc_executor_for(ex, 100000, 10, stop_at_500, NULL), -77);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+static conc_executor *for_pool;
+static int inner_sum(size_t b, size_t e, void *ctx) {
+  atomic_long *sum = ctx;
+  for (size_t i = b; i < e; i++)
+    atomic_fetch_add(sum, (long)i);
+  return 0;
+}
+static void *outer_task(void *arg) {
+  atomic_long *sum = arg;
+  /* a task of the pool runs a loop on the same pool: the waiting worker
+   * helps, so this finishes even with one worker */
+  return (void *)(intptr_t)conc_executor_for(for_pool, 1000, 10, inner_sum,
+                                             sum);
+}
+
+START_TEST(for_from_inside_a_task) {
+  for_pool = make_pool(1);
+  atomic_long sum = 0;
+  conc_future *f;
+  ck_assert_int_eq(conc_executor_submit(for_pool, outer_task, &sum, &f), 0);
+  void *r;
+  ck_assert_int_eq(conc_future_result(f, -1, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, 0);
+  ck_assert_int_eq(atomic_load(&sum), 999L * 1000 / 2);
+  conc_future_release(f);
+  ck_assert_int_eq(conc_executor_destroy(for_pool), 0);
+}
+END_TEST
+
+START_TEST(for_helpers_nomem_caller_runs_all) {
+  conc_executor *ex = make_pool(2);
+  atomic_long sum = 0;
+  /* warm up so the workers exist, then make every helper submission fail */
+  ck_assert_int_eq(conc_executor_for(ex, 10, 1, inner_sum, &sum), 0);
+  atomic_store(&sum, 0);
+  conc_test_fail_alloc_after(1);
+  int rc = conc_executor_for(ex, 1000, 10, inner_sum, &sum);
+  conc_test_fail_alloc_after(0);
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(atomic_load(&sum), 999L * 1000 / 2);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
 CONC_TEST_MAIN("executor", map_ordered_results, map_stops_at_first_error,
                map_bounded_in_flight_over_huge_source,
                map_source_error_and_invalid, map_timeout_and_early_destroy,
                as_completed_over_pool, wait_over_pool, executor_submit_task,
-               python_docs_prime_example, python_docs_load_urls_example)
+               python_docs_prime_example, python_docs_load_urls_example,
+               for_covers_range_once, for_stops_at_body_error,
+               for_from_inside_a_task, for_helpers_nomem_caller_runs_all)

@@ -148,6 +148,24 @@ CONC_EXTERN int conc_map_error(const conc_map *m, int *detail,
  * NULL is ignored.  Blocks. */
 CONC_EXTERN void conc_map_destroy(conc_map *m);
 
+/* ---- bulk: a parallel loop over a range ---- */
+
+/* Called for a chunk [begin, end).  Return 0, or non-zero to stop the loop
+ * (no further chunk starts; the value is returned by conc_executor_for). */
+typedef int (*conc_for_fn)(size_t begin, size_t end, void *ctx);
+
+/* Run body over [0, n) in chunks of grain indexes (0: about n / (8 x
+ * (workers + 1))), on up to max_workers helper tasks of ex and on the
+ * calling thread, which takes chunks too (as TBB's parallel_for and
+ * OpenMP's loops do), and return when every chunk has run.  Chunks are
+ * handed out dynamically, so uneven chunks balance.  If helpers cannot be
+ * submitted for lack of memory the caller runs more chunks itself.
+ * Returns 0, the first non-zero value a body returned, CONC_EINVAL (NULL ex
+ * or body), CONC_ESHUTDOWN / CONC_EBROKEN (ex refuses work; no chunk runs).
+ * Blocks.  Any thread, including ex's own tasks (the waiting worker helps). */
+CONC_EXTERN int conc_executor_for(conc_executor *ex, size_t n, size_t grain,
+                                  conc_for_fn body, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
