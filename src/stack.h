@@ -1,0 +1,84 @@
+/* stack.h - pooled, guarded coroutine stacks (internal; never installed).
+ *
+ * A pool hands out stacks of one size.  Stacks are carved from large
+ * mappings (many slots per mmap, MAP_NORESERVE, so memory is committed only
+ * when touched) and each slot's lowest page is a guard page, installed by
+ * the process-wide guard mode (see stack.c's DESIGN comment and
+ * docs: ../shared/DECISIONS.md, Coroutines).  Freed stacks are kept for
+ * reuse (LIFO, still committed) until conc__stack_pool_trim or destroy.
+ *
+ * Thread-safety: a pool belongs to one thread (a loop); the guard-mode
+ * probe and the mprotect map budget are process-wide and thread-safe.
+ */
+#ifndef CONC_STACK_H
+#define CONC_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum conc__guard_mode {
+  CONC__GUARD_AUTO = 0,     /* probe: install if it works, else mprotect */
+  CONC__GUARD_INSTALL = 1,  /* madvise(MADV_GUARD_INSTALL): no extra VMAs */
+  CONC__GUARD_MPROTECT = 2, /* mprotect(PROT_NONE): two VMAs per stack */
+  CONC__GUARD_NONE = 3      /* no guard pages at all */
+} conc__guard_mode;
+
+typedef struct conc__stack_options {
+  size_t size;              /* sizeof(conc__stack_options); set by _init */
+  size_t stack_size;        /* usable bytes, rounded up to pages; 128 KiB */
+  size_t slots_per_map;     /* stacks per mapping; 256 */
+  conc__guard_mode guard;   /* AUTO */
+  /* mprotect mode: share of vm.max_map_count that guards may use, counted
+   * process-wide (0.5).  Beyond it stacks are unguarded and the log says so
+   * once, or allocation fails with CONC_ENOMEM if fail_unguarded. */
+  double map_share;
+  bool fail_unguarded;
+} conc__stack_options;
+
+typedef struct conc__stack {
+  void *lo;                 /* lowest usable byte (just above the guard) */
+  size_t size;              /* usable bytes */
+  bool guarded;
+  unsigned valgrind_id;     /* valgrind stack registration (0 without) */
+} conc__stack;
+
+typedef struct conc__stack_pool conc__stack_pool;
+
+void conc__stack_options_init(conc__stack_options *o);
+
+/* Create a pool (no memory is mapped until the first allocation).  opts may
+ * be NULL for the defaults.  Returns 0, CONC_EINVAL (bad size field, stack
+ * size 0 or over 1 GiB, share outside (0, 1], unknown mode), CONC_ENOTSUP
+ * (INSTALL forced where the kernel does not guard) or CONC_ENOMEM. */
+int conc__stack_pool_create(const conc__stack_options *opts,
+                            conc__stack_pool **out);
+
+/* Unmap everything.  Every stack must have been freed (asserted). */
+void conc__stack_pool_destroy(conc__stack_pool *p);
+
+/* A stack.  Returns 0, or CONC_ENOMEM (mmap failed, allocation failed, or
+ * no guard could be placed under fail_unguarded); *s is untouched then. */
+int conc__stack_alloc(conc__stack_pool *p, conc__stack *s);
+
+/* Give s back to its pool.  Never fails. */
+void conc__stack_free(conc__stack_pool *p, conc__stack *s);
+
+/* Release the memory of every free stack to the kernel (MADV_DONTNEED; the
+ * guards stay). */
+void conc__stack_pool_trim(conc__stack_pool *p);
+
+/* The guard mode this pool uses (never AUTO). */
+conc__guard_mode conc__stack_pool_mode(const conc__stack_pool *p);
+
+/* Live stacks, and mappings made, for tests. */
+size_t conc__stack_pool_live(const conc__stack_pool *p);
+
+/* The process-wide result of the guard probe: INSTALL if touching a page
+ * guarded by MADV_GUARD_INSTALL faults in a forked child, else MPROTECT.
+ * Probed once, thread-safe. */
+conc__guard_mode conc__stack_probe_guard(void);
+
+/* "install", "mprotect", "none" or "auto". */
+const char *conc__guard_mode_name(conc__guard_mode m);
+
+#endif
