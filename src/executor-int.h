@@ -25,6 +25,8 @@ typedef struct conc__executor_vt {
   void (*free)(conc_executor *ex);
   /* True when the calling thread is one of ex's workers. */
   bool (*is_own_thread)(const conc_executor *ex);
+  /* Fill the counters of s (already initialised). */
+  void (*stats)(conc_executor *ex, conc_executor_stats *s);
 } conc__executor_vt;
 
 struct conc_executor {

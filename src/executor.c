@@ -172,6 +172,25 @@ int conc_executor_destroy(conc_executor *ex) {
   return destroy(ex);
 }
 
+void conc_executor_stats_init(conc_executor_stats *s) {
+  if (!s)
+    return;
+  memset(s, 0, sizeof *s);
+  s->size = sizeof *s;
+  s->queue_wait_p50 = s->queue_wait_p99 = NAN;
+  s->run_time_p50 = s->run_time_p99 = NAN;
+}
+
+int conc_executor_get_stats(conc_executor *ex, conc_executor_stats *s) {
+  if (!ex || !s || s->size < sizeof *s)
+    return CONC_EINVAL;
+  size_t size = s->size;
+  conc_executor_stats_init(s);
+  s->size = size;
+  ex->vt->stats(ex, s);
+  return 0;
+}
+
 unsigned conc_executor_max_workers(const conc_executor *ex) {
   return ex ? ex->max_workers : 0;
 }

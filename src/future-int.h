@@ -29,6 +29,8 @@
 #define FF_TASK 1u       /* bound to a task: the setters refuse it */
 #define FF_DEADLINE 2u   /* u.deadline holds a deadline while pending */
 #define FF_FREE_ARG 4u   /* arg is a conc__closure to free with the future */
+#define FF_ROOM 8u       /* holds a unit of its pool's bounded queue */
+#define FF_TIMED 16u     /* u.submitted holds the submit time (pending) */
 
 struct conc__cb_node;
 
@@ -40,7 +42,8 @@ struct conc_future {
   union {
     void *result;    /* outcome 0 */
     char *msg;       /* outcome != 0: message or NULL */
-    double deadline; /* pending with FF_DEADLINE */
+    double deadline;  /* pending with FF_DEADLINE */
+    double submitted; /* pending with FF_TIMED */
   } u;
   int outcome;
   int detail;
@@ -60,8 +63,10 @@ conc_future *conc__future_new_task(conc_fn fn, void *arg, uint32_t refs);
 
 /* Run a pending task-bound future on the calling thread: PENDING->RUNNING,
  * deadline check, fn, completion.  A cancelled future is left alone.  The
- * caller keeps its reference (and drops it afterwards). */
-void conc__future_run(conc_future *f);
+ * caller keeps its reference (and drops it afterwards).  Returns the
+ * outcome, or CONC__SKIPPED if the future was cancelled before it ran. */
+#define CONC__SKIPPED 1
+int conc__future_run(conc_future *f);
 
 /* Complete a pending or running future with an outcome (not 0) and a
  * message (taken over; may be NULL).  Returns false if it was already done

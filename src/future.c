@@ -290,11 +290,11 @@ int conc_future_stop(conc_future *f) {
 
 /* ---- running a task ---- */
 
-void conc__future_run(conc_future *f) {
+int conc__future_run(conc_future *f) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   for (;;) {
     if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING)) {
-      return; /* cancelled before it started */
+      return CONC__SKIPPED; /* cancelled before it started */
     }
     /* acq_rel: acquire the submitter's writes (also published by the queue),
      * release pairs with claim()'s acquire */
@@ -306,7 +306,7 @@ void conc__future_run(conc_future *f) {
   if ((f->flags & FF_DEADLINE) && conc_now() > f->u.deadline) {
     conc__future_fail(f, CONC_EDEADLINE, 0,
                       conc__strdup("deadline passed before the task started"));
-    return;
+    return CONC_EDEADLINE;
   }
   conc__task_ctx ctx = {f, 0, 0, NULL};
   conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
@@ -322,6 +322,7 @@ void conc__future_run(conc_future *f) {
     f->u.msg = ctx.msg;
   }
   publish(f, FS_FINISHED);
+  return ctx.outcome;
 }
 
 /* ---- waiting ---- */

@@ -63,6 +63,8 @@ enum { ST_OPEN = 0, ST_SHUTDOWN = 1, ST_BROKEN = 2 };
 
 #define SPIN_LIMIT 2048 /* pause rounds a searcher spins before parking */
 #define BATCH 32        /* tasks taken from the injection queue at once */
+#define HIST_BUCKETS 40 /* log2 nanoseconds: up to ~550 s */
+#define STRIPES 8       /* external submission counters */
 
 typedef struct worker {
   conc__deque dq;
@@ -75,6 +77,14 @@ typedef struct worker {
   struct worker *idle_next;  /* idle stack link (idle_mu) */
   CONC_ALIGNED_CL _Atomic(conc_future *) current;
   _Atomic uint32_t wake_word; /* futex: 1 when handed a search token */
+  /* Statistics: written by this worker only (relaxed load + store), read by
+   * conc_executor_get_stats. */
+  CONC_ALIGNED_CL _Atomic uint64_t n_submitted; /* by tasks on this worker */
+  _Atomic uint64_t n_popped;    /* records taken off a queue */
+  _Atomic uint64_t n_finished;  /* ran to an outcome (or deadline) */
+  _Atomic uint64_t n_completed, n_failed, n_cancelled, n_deadline;
+  _Atomic uint32_t hist_wait[HIST_BUCKETS]; /* log2 ns, with TIMING */
+  _Atomic uint32_t hist_run[HIST_BUCKETS];
 } worker;
 
 typedef struct pool {
@@ -103,6 +113,19 @@ typedef struct pool {
   pthread_mutex_t prio_mu;
   conc_future *prio_head;
   _Atomic size_t prio_len;
+
+  /* statistics of external submissions and of drained records */
+  struct {
+    CONC_ALIGNED_CL _Atomic uint64_t n;
+  } ext_submitted[STRIPES];
+  CONC_ALIGNED_CL _Atomic uint64_t drained_cancelled, drained_failed;
+
+  /* backpressure (max_queued > 0) */
+  size_t max_queued;
+  CONC_ALIGNED_CL _Atomic long room;
+  _Atomic uint32_t room_seq; /* futex: bumped when room appears */
+  _Atomic int room_waiters;
+  bool timing;
 
   pthread_mutex_t start_mu; /* spawn only */
   pthread_mutex_t admin_mu; /* cancel scans and joins; never in workers */
@@ -261,25 +284,134 @@ static conc_future *find_task(worker *w) {
   return steal_any(p, w);
 }
 
+/* ---- statistics and backpressure ---- */
+
+static inline void bump(_Atomic uint64_t *c) { /* owner-only counter */
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+}
+
+static inline void hist_add(_Atomic uint32_t *h, double seconds) {
+  double ns = seconds * 1e9;
+  int b = 0;
+  while (b < HIST_BUCKETS - 1 && ns >= 2.0) {
+    ns /= 2;
+    b++;
+  }
+  atomic_store_explicit(&h[b], atomic_load_explicit(&h[b],
+                                                    memory_order_relaxed) +
+                                   1,
+                        memory_order_relaxed);
+}
+
+static void give_room(pool *p) {
+  atomic_fetch_add_explicit(&p->room, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&p->room_waiters, memory_order_seq_cst)) {
+    atomic_fetch_add_explicit(&p->room_seq, 1, memory_order_seq_cst);
+    conc__futex_wake(&p->room_seq, 1, false);
+  }
+}
+
+static int state_error(int st);
+
+/* Take a unit of the bounded queue.  Returns 0, CONC_EAGAIN (timeout 0),
+ * CONC_ETIMEDOUT, or the state's error if the pool closes meanwhile. */
+static int take_room(pool *p, double timeout) {
+  double deadline = INFINITY;
+  bool counted = false;
+  int rc = 0;
+  for (;;) {
+    long r = atomic_load_explicit(&p->room, memory_order_relaxed);
+    while (r > 0) {
+      if (atomic_compare_exchange_weak_explicit(&p->room, &r, r - 1,
+                                                memory_order_acquire,
+                                                memory_order_relaxed))
+        goto out;
+    }
+    int st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+    if (st != ST_OPEN) {
+      rc = state_error(st);
+      goto out;
+    }
+    if (timeout == 0) {
+      rc = CONC_EAGAIN;
+      goto out;
+    }
+    if (!counted) {
+      deadline = conc__deadline(timeout);
+      atomic_fetch_add_explicit(&p->room_waiters, 1, memory_order_seq_cst);
+      counted = true;
+      continue; /* re-check after announcing ourselves (Dekker) */
+    }
+    uint32_t seq = atomic_load_explicit(&p->room_seq, memory_order_seq_cst);
+    if (atomic_load_explicit(&p->room, memory_order_seq_cst) > 0)
+      continue;
+    if (conc__futex_wait(&p->room_seq, seq, deadline, false) ==
+            CONC_ETIMEDOUT &&
+        atomic_load_explicit(&p->room, memory_order_seq_cst) <= 0) {
+      rc = CONC_ETIMEDOUT;
+      goto out;
+    }
+  }
+out:
+  if (counted)
+    atomic_fetch_sub_explicit(&p->room_waiters, 1, memory_order_seq_cst);
+  return rc;
+}
+
+static void wake_room_waiters(pool *p) {
+  atomic_fetch_add_explicit(&p->room_seq, 1, memory_order_seq_cst);
+  conc__futex_wake(&p->room_seq, INT_MAX, false);
+}
+
 /* ---- running ---- */
 
 static void run(worker *w, conc_future *f) {
   pool *p = w->pool;
+  bump(&w->n_popped);
+  if (f->flags & FF_ROOM)
+    give_room(p);
   if (CONC_UNLIKELY(atomic_load_explicit(&p->state, memory_order_relaxed) ==
                     ST_BROKEN)) {
-    conc__future_fail(f, CONC_EBROKEN, p->broken_code,
-                      conc__strdup("thread pool is broken: an initializer "
-                                   "failed"));
+    if (conc__future_fail(f, CONC_EBROKEN, p->broken_code,
+                          conc__strdup("thread pool is broken: an "
+                                       "initializer failed")))
+      bump(&w->n_failed);
+    else
+      bump(&w->n_cancelled);
+    bump(&w->n_finished);
     conc_future_release(f);
     return;
   }
+  double t0 = 0;
+  if (f->flags & FF_TIMED) {
+    t0 = conc_now();
+    hist_add(w->hist_wait, t0 - f->u.submitted);
+  }
   conc_future *prev = atomic_load_explicit(&w->current, memory_order_relaxed);
   atomic_store_explicit(&w->current, f, memory_order_relaxed);
-  conc__future_run(f);
+  int outcome = conc__future_run(f);
   /* seq_cst: the worker's half of the scan Dekker pair */
   atomic_store_explicit(&w->current, prev, memory_order_seq_cst);
   while (CONC_UNLIKELY(atomic_load_explicit(&p->scanning, memory_order_seq_cst)))
     conc__pause();
+  if (f->flags & FF_TIMED && outcome != CONC__SKIPPED)
+    hist_add(w->hist_run, conc_now() - t0);
+  switch (outcome) {
+  case 0:
+    bump(&w->n_completed);
+    break;
+  case CONC__SKIPPED:
+  case CONC_ECANCELED:
+    bump(&w->n_cancelled);
+    break;
+  case CONC_EDEADLINE:
+    bump(&w->n_deadline);
+    break;
+  default:
+    bump(&w->n_failed);
+  }
+  bump(&w->n_finished);
   conc_future_release(f);
 }
 
@@ -540,24 +672,43 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
     if (rc)
       return rc;
   }
+  worker *w = tl_worker;
+  bool own = w && w->pool == p;
+  /* Backpressure: outside submissions take a unit of the bounded queue
+   * (the pool's own tasks never wait, so they cannot deadlock it). */
+  bool room = p->max_queued && !own;
+  if (room) {
+    int rc = take_room(p, o ? o->timeout : -1);
+    if (rc)
+      return rc;
+  }
   conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
-  if (CONC_UNLIKELY(!f))
+  if (CONC_UNLIKELY(!f)) {
+    if (room)
+      give_room(p);
     return CONC_ENOMEM;
+  }
   f->flags |= (uint16_t)flags;
+  if (room)
+    f->flags |= FF_ROOM;
   f->prio = (int16_t)prio;
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
+  } else if (p->timing) {
+    f->flags |= FF_TIMED;
+    f->u.submitted = conc_now();
   }
   int st = atomic_load_explicit(&p->state, memory_order_relaxed);
   if (CONC_UNLIKELY(st != ST_OPEN)) {
+    if (room)
+      give_room(p);
     free_unqueued(f);
     return state_error(st);
   }
-  worker *w = tl_worker;
   if (prio != 0) {
     prio_insert(p, f);
-  } else if (w && w->pool == p) {
+  } else if (own) {
     if (CONC_UNLIKELY(conc__deque_push(&w->dq, f) != 0))
       inj_push(p, f); /* could not grow the deque: the shared queue */
   } else {
@@ -568,7 +719,8 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
    * looking for work one last time) will find the task.  Otherwise they may
    * be gone: take the task back by cancelling it; it never runs, and submit
    * fails as if it came after the shutdown.  If the cancel loses, a worker
-   * has already started it. */
+   * has already started it.  (A record taken back stays queued until a
+   * worker or destroy drops it, which also returns its queue unit.) */
   st = atomic_load_explicit(&p->state, memory_order_seq_cst);
   if (CONC_UNLIKELY(st != ST_OPEN)) {
     f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
@@ -580,6 +732,12 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
     }
     f->flags |= (uint16_t)(flags & FF_FREE_ARG);
   }
+  if (own)
+    bump(&w->n_submitted);
+  else
+    atomic_fetch_add_explicit(
+        &p->ext_submitted[(unsigned)conc__gettid() % STRIPES].n, 1,
+        memory_order_relaxed);
   notify(p);
   if (out)
     *out = f;
@@ -620,10 +778,15 @@ static void fail_queued(pool *p, int outcome, int detail, const char *msg) {
   while (list) {
     f = list;
     list = atomic_load_explicit(&f->next, memory_order_relaxed);
-    if (outcome == CONC_ECANCELED)
-      conc__future_cancel(f);
-    else
-      conc__future_fail(f, outcome, detail, conc__strdup(msg));
+    if (f->flags & FF_ROOM)
+      give_room(p);
+    bool failed = outcome != CONC_ECANCELED &&
+                  conc__future_fail(f, outcome, detail, conc__strdup(msg));
+    if (!failed)
+      conc__future_cancel(f); /* no-op if it was cancelled already */
+    atomic_fetch_add_explicit(failed ? &p->drained_failed
+                                     : &p->drained_cancelled,
+                              1, memory_order_relaxed);
     conc_future_release(f);
   }
 }
@@ -642,6 +805,7 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   atomic_compare_exchange_strong_explicit(&p->state, &open, ST_SHUTDOWN,
                                           memory_order_seq_cst,
                                           memory_order_seq_cst);
+  wake_room_waiters(p); /* submitters waiting for room fail now */
   if (cancel_futures) {
     /* runs callbacks: no lock held (safe to run concurrently) */
     fail_queued(p, CONC_ECANCELED, 0, NULL);
@@ -698,8 +862,66 @@ static void tp_free(conc_executor *ex) {
   conc__aligned_free(p);
 }
 
+static double hist_quantile(const uint64_t *h, uint64_t total, double q) {
+  if (total == 0)
+    return NAN;
+  uint64_t want = (uint64_t)(q * (double)(total - 1)) + 1, acc = 0;
+  for (int b = 0; b < HIST_BUCKETS; b++) {
+    acc += h[b];
+    if (acc >= want)
+      return ldexp(1.0, b + 1) * 1e-9; /* the bucket's upper bound */
+  }
+  return ldexp(1.0, HIST_BUCKETS) * 1e-9;
+}
+
+static void tp_stats(conc_executor *ex, conc_executor_stats *s) {
+  pool *p = (pool *)ex;
+  unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
+  uint64_t submitted = 0, popped = 0, finished = 0;
+  uint64_t hw[HIST_BUCKETS] = {0}, hr[HIST_BUCKETS] = {0};
+  for (int i = 0; i < STRIPES; i++)
+    submitted += atomic_load_explicit(&p->ext_submitted[i].n,
+                                      memory_order_relaxed);
+  for (unsigned i = 0; i < n; i++) {
+    worker *w = &p->workers[i];
+    submitted += atomic_load_explicit(&w->n_submitted, memory_order_relaxed);
+    popped += atomic_load_explicit(&w->n_popped, memory_order_relaxed);
+    finished += atomic_load_explicit(&w->n_finished, memory_order_relaxed);
+    s->completed += atomic_load_explicit(&w->n_completed, memory_order_relaxed);
+    s->failed += atomic_load_explicit(&w->n_failed, memory_order_relaxed);
+    s->cancelled += atomic_load_explicit(&w->n_cancelled, memory_order_relaxed);
+    s->deadline_missed +=
+        atomic_load_explicit(&w->n_deadline, memory_order_relaxed);
+    for (int b = 0; b < HIST_BUCKETS; b++) {
+      hw[b] += atomic_load_explicit(&w->hist_wait[b], memory_order_relaxed);
+      hr[b] += atomic_load_explicit(&w->hist_run[b], memory_order_relaxed);
+    }
+  }
+  uint64_t dc = atomic_load_explicit(&p->drained_cancelled,
+                                     memory_order_relaxed);
+  uint64_t df = atomic_load_explicit(&p->drained_failed, memory_order_relaxed);
+  s->cancelled += dc;
+  s->failed += df;
+  s->submitted = submitted;
+  uint64_t gone = popped + dc + df;
+  s->queued = submitted > gone ? submitted - gone : 0;
+  s->running = popped > finished ? popped - finished : 0;
+  s->workers = n;
+  uint64_t tw = 0, tr = 0;
+  for (int b = 0; b < HIST_BUCKETS; b++) {
+    tw += hw[b];
+    tr += hr[b];
+  }
+  s->timed = tr;
+  s->queue_wait_p50 = hist_quantile(hw, tw, 0.50);
+  s->queue_wait_p99 = hist_quantile(hw, tw, 0.99);
+  s->run_time_p50 = hist_quantile(hr, tr, 0.50);
+  s->run_time_p99 = hist_quantile(hr, tr, 0.99);
+}
+
 static const conc__executor_vt tp_vt = {
     "thread pool", tp_submit, tp_shutdown, tp_free, tp_is_own_thread,
+    tp_stats,
 };
 
 void conc_thread_pool_options_init(conc_thread_pool_options *o) {
@@ -720,7 +942,15 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
     o = &def;
   }
   if (o->size < offsetof(conc_thread_pool_options, flags) + sizeof(o->flags) ||
-      o->max_workers > 4096 || (o->flags & ~CONC_EXECUTOR_NO_EXIT_HOOK))
+      o->max_workers > 4096 ||
+      (o->flags & ~(CONC_EXECUTOR_NO_EXIT_HOOK | CONC_EXECUTOR_TIMING)))
+    return CONC_EINVAL;
+  size_t max_queued =
+      o->size >= offsetof(conc_thread_pool_options, max_queued) +
+                     sizeof(o->max_queued)
+          ? o->max_queued
+          : 0;
+  if (max_queued > LONG_MAX)
     return CONC_EINVAL;
   unsigned max = o->max_workers;
   if (max == 0) {
@@ -741,6 +971,9 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
            o->thread_name_prefix ? o->thread_name_prefix : "conc-pool");
   p->initializer = o->initializer;
   p->initarg = o->initarg;
+  p->max_queued = max_queued;
+  atomic_init(&p->room, (long)max_queued);
+  p->timing = o->flags & CONC_EXECUTOR_TIMING;
   p->spin_max = conc_cpu_count() / 2;
   if (p->spin_max < 1)
     p->spin_max = 1;
@@ -759,7 +992,8 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
   pthread_mutex_init(&p->idle_mu, NULL);
   pthread_mutex_init(&p->start_mu, NULL);
   pthread_mutex_init(&p->admin_mu, NULL);
-  conc__executor_init(&p->base, &tp_vt, max, o->flags);
+  conc__executor_init(&p->base, &tp_vt, max,
+                      o->flags & CONC_EXECUTOR_NO_EXIT_HOOK);
   *out = &p->base;
   return 0;
 }

@@ -2,6 +2,7 @@
  * races that matter, stress, fork. */
 #include "harness.h"
 
+#include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -722,6 +723,217 @@ START_TEST(pool_shutdown_while_stealing) {
 }
 END_TEST
 
+/* ---- backpressure ---- */
+
+static conc_executor *make_bounded(unsigned workers, size_t max_queued,
+                                   unsigned flags) {
+  conc_thread_pool_options o;
+  conc_thread_pool_options_init(&o);
+  o.max_workers = workers;
+  o.max_queued = max_queued;
+  o.flags = flags;
+  conc_executor *ex = NULL;
+  ck_assert_int_eq(conc_thread_pool_create(&o, &ex), 0);
+  return ex;
+}
+
+struct blocked_submit {
+  conc_executor *ex;
+  int rc;
+  conc_future *f;
+};
+static void *submit_blocking(void *arg) {
+  struct blocked_submit *b = arg;
+  b->rc = conc_executor_submit(b->ex, ident, (void *)9, &b->f);
+  return NULL;
+}
+
+START_TEST(pool_backpressure_bounded_queue) {
+  conc_executor *ex = make_bounded(1, 2, 0);
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *blocker, *q[2], *f = NULL;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
+  conc_test_latch_wait(&started); /* running: it left the queue */
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &q[i]), 0);
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  so.timeout = 0; /* non-blocking */
+  ck_assert_int_eq(conc_executor_submit_ex(ex, ident, NULL, &so, &f),
+                   CONC_EAGAIN);
+  ck_assert_ptr_null(f);
+  so.timeout = 0.05;
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_executor_submit_ex(ex, ident, NULL, &so, &f),
+                   CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.05);
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  ck_assert_int_eq(conc_executor_get_stats(ex, &st), 0);
+  ck_assert_uint_eq(st.queued, 2);
+  ck_assert_uint_eq(st.running, 1);
+  /* a blocking submit waits for room, then succeeds */
+  struct blocked_submit b = {ex, 1, NULL};
+  pthread_t t;
+  pthread_create(&t, NULL, submit_blocking, &b);
+  conc_test_latch_count_down(&gate);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(b.rc, 0);
+  ck_assert_int_eq(conc_future_result(b.f, -1, NULL), 0);
+  conc_future_release(b.f);
+  for (int i = 0; i < 2; i++)
+    conc_future_release(q[i]);
+  conc_future_release(blocker);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+START_TEST(pool_backpressure_shutdown_wakes_waiter) {
+  conc_executor *ex = make_bounded(1, 1, 0);
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *blocker, *q;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
+  conc_test_latch_wait(&started);
+  ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &q), 0); /* full */
+  struct blocked_submit b = {ex, 1, NULL};
+  pthread_t t;
+  pthread_create(&t, NULL, submit_blocking, &b);
+  /* the waiter fails once the pool shuts down, whenever it started */
+  ck_assert_int_eq(conc_executor_shutdown(ex, false, false), 0);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(b.rc, CONC_ESHUTDOWN);
+  ck_assert_ptr_null(b.f);
+  conc_test_latch_count_down(&gate);
+  ck_assert_int_eq(conc_future_result(q, -1, NULL), 0);
+  conc_future_release(q);
+  conc_future_release(blocker);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+static conc_executor *bp_pool;
+static void *spawn_children(void *a) {
+  (void)a;
+  conc_future *fs[8];
+  long sum = 0;
+  for (long i = 0; i < 8; i++) /* own pool, full queue: never waits */
+    ck_assert_int_eq(conc_executor_submit(bp_pool, ident, (void *)i, &fs[i]),
+                     0);
+  for (int i = 0; i < 8; i++) {
+    void *r;
+    ck_assert_int_eq(conc_future_result(fs[i], -1, &r), 0);
+    sum += (long)r;
+    conc_future_release(fs[i]);
+  }
+  return (void *)sum;
+}
+
+START_TEST(pool_backpressure_own_tasks_never_wait) {
+  bp_pool = make_bounded(1, 1, 0);
+  conc_future *f;
+  ck_assert_int_eq(conc_executor_submit(bp_pool, spawn_children, NULL, &f), 0);
+  void *r;
+  ck_assert_int_eq(conc_future_result(f, -1, &r), 0);
+  ck_assert_int_eq((long)r, 28);
+  conc_future_release(f);
+  /* map respects the bound (it waits for room) and still completes */
+  static void *args[200];
+  for (long i = 0; i < 200; i++)
+    args[i] = (void *)i;
+  conc_map *m;
+  ck_assert_int_eq(conc_executor_map(bp_pool, ident, args, 200, NULL, &m), 0);
+  long k = 0;
+  while (conc_map_next(m, &r) == 1)
+    ck_assert_ptr_eq(r, (void *)k++);
+  ck_assert_int_eq(k, 200);
+  conc_map_destroy(m);
+  ck_assert_int_eq(conc_executor_destroy(bp_pool), 0);
+}
+END_TEST
+
+/* ---- statistics ---- */
+
+START_TEST(pool_stats_counts_outcomes) {
+  conc_executor *ex = make_bounded(1, 0, CONC_EXECUTOR_TIMING);
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  ck_assert_int_eq(conc_executor_get_stats(ex, &st), 0);
+  ck_assert_uint_eq(st.submitted, 0);
+  ck_assert_uint_eq(st.workers, 0);
+  ck_assert(isnan(st.run_time_p50));
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *blocker, *ok, *bad, *late, *gone;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
+  conc_test_latch_wait(&started);
+  ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &ok), 0);
+  ck_assert_int_eq(conc_executor_submit(ex, failing, (void *)3, &bad), 0);
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  so.deadline = conc_now() - 1;
+  ck_assert_int_eq(conc_executor_submit_ex(ex, ident, NULL, &so, &late), 0);
+  ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &gone), 0);
+  ck_assert(conc_future_cancel(gone));
+  ck_assert_int_eq(conc_executor_get_stats(ex, &st), 0);
+  ck_assert_uint_eq(st.submitted, 5);
+  ck_assert_uint_eq(st.running, 1);
+  ck_assert_uint_eq(st.queued, 4);
+  ck_assert_uint_eq(st.workers, 1);
+  conc_test_latch_count_down(&gate);
+  ck_assert_int_eq(conc_executor_shutdown(ex, true, false), 0);
+  ck_assert_int_eq(conc_executor_get_stats(ex, &st), 0);
+  ck_assert_uint_eq(st.submitted, 5);
+  ck_assert_uint_eq(st.queued, 0);
+  ck_assert_uint_eq(st.running, 0);
+  ck_assert_uint_eq(st.completed, 2); /* blocker and ok */
+  ck_assert_uint_eq(st.failed, 1);
+  ck_assert_uint_eq(st.deadline_missed, 1);
+  ck_assert_uint_eq(st.cancelled, 1);
+  ck_assert_uint_eq(st.timed, 3); /* the deadline task is not timed */
+  ck_assert(st.queue_wait_p50 > 0 && st.queue_wait_p99 >= st.queue_wait_p50);
+  ck_assert(st.run_time_p50 > 0 && st.run_time_p99 >= st.run_time_p50);
+  conc_executor_stats bad_size = {0};
+  ck_assert_int_eq(conc_executor_get_stats(ex, &bad_size), CONC_EINVAL);
+  ck_assert_int_eq(conc_executor_get_stats(NULL, &st), CONC_EINVAL);
+  conc_executor_stats_init(NULL);
+  conc_future *all[] = {blocker, ok, bad, late, gone};
+  for (int i = 0; i < 5; i++)
+    conc_future_release(all[i]);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+  conc_thread_pool_options o;
+  conc_thread_pool_options_init(&o);
+  o.flags = 1u << 7; /* unknown */
+  ck_assert_int_eq(conc_thread_pool_create(&o, &ex), CONC_EINVAL);
+}
+END_TEST
+
+START_TEST(pool_stats_cancel_futures_counts_drained) {
+  conc_executor *ex = make_bounded(1, 4, 0);
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *blocker, *q[3];
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
+  conc_test_latch_wait(&started);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &q[i]), 0);
+  ck_assert_int_eq(conc_executor_shutdown(ex, false, true), 0);
+  conc_test_latch_count_down(&gate);
+  ck_assert_int_eq(conc_executor_shutdown(ex, true, false), 0);
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  ck_assert_int_eq(conc_executor_get_stats(ex, &st), 0);
+  ck_assert_uint_eq(st.cancelled, 3);
+  ck_assert_uint_eq(st.completed, 1);
+  ck_assert_uint_eq(st.queued, 0);
+  for (int i = 0; i < 3; i++)
+    conc_future_release(q[i]);
+  conc_future_release(blocker);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
 CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_submit_invalid_and_after_shutdown, pool_submit_nomem,
                pool_fire_and_forget, pool_task_error,
@@ -737,4 +949,8 @@ CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_deadline_and_priority, pool_result_timeout,
                pool_default_executor, pool_library_shutdown_from_default_worker,
                pool_exit_hook_waits, pool_fork_while_running,
-               pool_shutdown_while_stealing)
+               pool_shutdown_while_stealing, pool_backpressure_bounded_queue,
+               pool_backpressure_shutdown_wakes_waiter,
+               pool_backpressure_own_tasks_never_wait,
+               pool_stats_counts_outcomes,
+               pool_stats_cancel_futures_counts_drained)

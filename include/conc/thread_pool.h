@@ -26,13 +26,21 @@ typedef struct conc_thread_pool_options {
    * logged. */
   int (*initializer)(void *arg);
   void *initarg;
-  unsigned flags;                 /* CONC_EXECUTOR_NO_EXIT_HOOK */
+  unsigned flags; /* CONC_EXECUTOR_NO_EXIT_HOOK, CONC_EXECUTOR_TIMING */
+  /* Backpressure: at most this many tasks submitted from outside the pool
+   * wait in its queue (not yet running); 0: no bound.  When full, submit
+   * waits for room (conc_submit_options.timeout: negative forever, 0 never:
+   * CONC_EAGAIN, else CONC_ETIMEDOUT).  Tasks submitted by the pool's own
+   * tasks are not counted and never wait, so a task that submits to its
+   * own full pool cannot deadlock it. */
+  size_t max_queued;
 } conc_thread_pool_options;
 
 CONC_EXTERN void conc_thread_pool_options_init(conc_thread_pool_options *o);
 
 /* Create a thread pool (opts may be NULL).  No thread starts yet.  Returns 0
- * with *out set, CONC_EINVAL (max_workers > 4096) or CONC_ENOMEM. */
+ * with *out set, CONC_EINVAL (max_workers > 4096, unknown flags) or
+ * CONC_ENOMEM. */
 CONC_EXTERN int conc_thread_pool_create(const conc_thread_pool_options *opts,
                                         conc_executor **out);
 
