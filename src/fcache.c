@@ -99,6 +99,10 @@ void *conc__fcache_alloc(size_t size) {
     blk *b = tc.head;
     tc.head = b->next;
     tc.n--;
+    /* the next record was most likely freed on another CPU: start
+     * fetching it now rather than stall on it at the next submit */
+    if (tc.head)
+      __builtin_prefetch(tc.head, 1);
     return b;
   }
   if (!conc__default_allocator())
