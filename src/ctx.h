@@ -205,8 +205,11 @@ static inline void conc__ctx_destroy(conc__ctx *ctx) {
 
 #ifdef CONC_CTX_ASAN
 /* The context that switched last on this thread: the one resumed side
- * records its stack bounds (learnt from ASan) into it. */
-static _Thread_local conc__ctx *conc__ctx_asan_prev;
+ * records its stack bounds (learnt from ASan) into it.  One variable for
+ * the whole program (weak, so this header can define it), because the
+ * switch out and the resumption may sit in different source files. */
+__attribute__((weak, visibility("hidden"))) _Thread_local conc__ctx
+    *conc__ctx_asan_prev;
 static inline void conc__ctx_asan_finish(void *fake) {
   const void *lo = NULL;
   size_t size = 0;
