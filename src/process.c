@@ -1,0 +1,320 @@
+/* process.c - child processes running a function, tracked by pidfd.
+ *
+ * DESIGN
+ *
+ * start   fork() (so pthread_atfork handlers run: conc's pools hold their
+ *         locks across it), then pidfd_open(pid) in the parent.  The pid
+ *         cannot be recycled in between: nobody but us reaps it (no
+ *         SIGCHLD handler, no waitpid(-1) in conc).  The child runs
+ *         fn(arg), flushes stdio and _exits with the result.
+ * join    poll(pidfd, POLLIN) outside the object's lock, then, under it,
+ *         waitid(P_PIDFD, WEXITED | WNOHANG) reaps and records the status;
+ *         the pidfd (and a daemon's watch pipe) are closed at reaping.
+ *         Reaping happens under the lock, so concurrent join / is_alive /
+ *         exitcode / kill calls never race on a closed descriptor.
+ * daemon  a pipe per daemon child.  The parent keeps the write end (and
+ *         lists it in a global registry); the child closes every listed
+ *         write end (other daemons' and its own), makes its read end
+ *         O_ASYNC with F_SETOWN = itself and F_SETSIG = SIGKILL, then
+ *         reads it once without blocking to catch a parent that died
+ *         before the set-up.  When the last write end closes - the parent
+ *         exited or was killed, whatever thread forked - the kernel's
+ *         pipe_release sends the fasync signal, SIGKILL, to the child.
+ *
+ * Locks: the registry mutex (held across fork so the child sees a
+ * consistent list) and a private conc_lock per conc_process; the registry
+ * mutex may be taken while holding a process lock, never the reverse.
+ *
+ * States of a conc_process: 0 not started (zero storage), RUNNING, REAPED.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conc/process.h"
+#include "conc/sync.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+enum { ST_NONE = 0, ST_RUNNING = 1, ST_REAPED = 2 };
+
+struct proc_priv {
+  conc_lock lock; /* private; serialises calls on this process */
+  int state;
+  int pid;
+  int pidfd;
+  int watch_w; /* daemon: write end of the watch pipe, else -1 */
+  int code;    /* after reaping: exit code, or -signal */
+};
+_Static_assert(sizeof(struct proc_priv) <= sizeof(conc_process),
+               "conc_process size");
+_Static_assert(_Alignof(struct proc_priv) <= _Alignof(conc_process),
+               "conc_process align");
+
+static inline struct proc_priv *priv(conc_process *p) {
+  return (struct proc_priv *)(void *)p;
+}
+
+/* ---- registry of daemon watch pipes' write ends ---- */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static int *reg_fds;
+static size_t reg_n, reg_cap;
+
+/* Under reg_mu. */
+static int reg_add(int fd) {
+  if (reg_n == reg_cap) {
+    size_t cap = reg_cap ? 2 * reg_cap : 8;
+    int *n = conc__realloc(reg_fds, cap * sizeof *n);
+    if (!n)
+      return CONC_ENOMEM;
+    reg_fds = n;
+    reg_cap = cap;
+  }
+  reg_fds[reg_n++] = fd;
+  return 0;
+}
+
+static void reg_remove(int fd) {
+  pthread_mutex_lock(&reg_mu);
+  for (size_t i = 0; i < reg_n; i++) {
+    if (reg_fds[i] == fd) {
+      reg_fds[i] = reg_fds[--reg_n];
+      break;
+    }
+  }
+  if (reg_n == 0) { /* give the memory back: leak checks see none */
+    conc__free(reg_fds);
+    reg_fds = NULL;
+    reg_cap = 0;
+  }
+  pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- child side ---- */
+
+_Noreturn static void child_main(conc_process_fn fn, void *arg, int watch_r,
+                                 int watch_w) {
+  /* Every daemon's write end belongs to the parent alone.  reg_fds is the
+   * parent's copy: leave the memory alone (the child ends with _exit). */
+  for (size_t i = 0; i < reg_n; i++)
+    close(reg_fds[i]);
+  if (watch_r >= 0) {
+    close(watch_w);
+    if (fcntl(watch_r, F_SETOWN, getpid()) != 0 ||
+        fcntl(watch_r, F_SETSIG, SIGKILL) != 0 ||
+        fcntl(watch_r, F_SETFL, O_ASYNC | O_NONBLOCK) != 0)
+      _exit(127);
+    char c;
+    ssize_t n = read(watch_r, &c, 1);
+    if (n == 0 || (n < 0 && errno != EAGAIN)) /* the parent is gone */
+      kill(getpid(), SIGKILL);
+  }
+  int rc = fn(arg);
+  fflush(NULL);
+  _exit(rc & 255);
+}
+
+/* ---- parent side ---- */
+
+void conc_process_options_init(conc_process_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+}
+
+int conc_process_start(conc_process *p, conc_process_fn fn, void *arg,
+                       const conc_process_options *opts) {
+  if (!p || !fn || (opts && opts->size != sizeof *opts))
+    return CONC_EINVAL;
+  struct proc_priv *pp = priv(p);
+  int st = pp->state;
+  if (st != ST_NONE && st != ST_REAPED)
+    return CONC_EINVAL;
+  if (st == ST_NONE)
+    memset(p, 0, sizeof *p);
+  bool daemon = opts && opts->daemon;
+  int fds[2] = {-1, -1};
+  int r = 0;
+  if (daemon && pipe2(fds, O_CLOEXEC) != 0)
+    return errno == ENOMEM ? CONC_ENOMEM : -errno;
+
+  pthread_mutex_lock(&reg_mu);
+  if (daemon) {
+    r = reg_add(fds[1]);
+    if (r != 0) {
+      pthread_mutex_unlock(&reg_mu);
+      goto fail;
+    }
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    pthread_mutex_unlock(&reg_mu);
+    child_main(fn, arg, fds[0], fds[1]);
+  }
+  int err = errno;
+  pthread_mutex_unlock(&reg_mu);
+  if (pid < 0) {
+    r = err == ENOMEM ? CONC_ENOMEM : CONC_EAGAIN;
+    if (daemon)
+      reg_remove(fds[1]);
+    goto fail;
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    r = errno == ENOSYS ? CONC_ENOTSUP : -errno;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    if (daemon)
+      reg_remove(fds[1]);
+    goto fail;
+  }
+  /* make sure the descriptor does not leak into exec'd programs */
+  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  if (daemon)
+    close(fds[0]);
+  conc_lock_init(&pp->lock, 0);
+  pp->pid = pid;
+  pp->pidfd = pidfd;
+  pp->watch_w = daemon ? fds[1] : -1;
+  pp->code = 0;
+  pp->state = ST_RUNNING;
+  return 0;
+fail:
+  if (daemon) {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  return r;
+}
+
+/* Under pp->lock, state RUNNING: reap if it ended.  True if reaped. */
+static bool try_reap(struct proc_priv *pp) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int r = waitid((idtype_t)P_PIDFD, (id_t)pp->pidfd, &si, WEXITED | WNOHANG);
+  if (r == 0 && si.si_pid == 0)
+    return false; /* still running */
+  if (r == 0) {
+    if (si.si_code == CLD_EXITED)
+      pp->code = si.si_status;
+    else
+      pp->code = -si.si_status; /* CLD_KILLED, CLD_DUMPED */
+  } else {
+    /* ECHILD: someone else reaped it (SIGCHLD ignored, waitpid(-1)) */
+    pp->code = 255;
+  }
+  close(pp->pidfd);
+  pp->pidfd = -1;
+  if (pp->watch_w >= 0) {
+    reg_remove(pp->watch_w);
+    close(pp->watch_w);
+    pp->watch_w = -1;
+  }
+  pp->state = ST_REAPED;
+  return true;
+}
+
+static inline void lock(struct proc_priv *pp) {
+  CONC_MUST(conc_lock_acquire(&pp->lock, -1) == 0);
+}
+static inline void unlock(struct proc_priv *pp) {
+  CONC_MUST(conc_lock_release(&pp->lock) == 0);
+}
+
+/* Reap if ended; returns the state afterwards. */
+static int refresh(struct proc_priv *pp) {
+  lock(pp);
+  if (pp->state == ST_RUNNING)
+    try_reap(pp);
+  int st = pp->state;
+  unlock(pp);
+  return st;
+}
+
+int conc_process_join(conc_process *p, double timeout) {
+  if (!p)
+    return CONC_EINVAL;
+  struct proc_priv *pp = priv(p);
+  double deadline = conc__deadline(timeout);
+  for (;;) {
+    lock(pp);
+    int st = pp->state;
+    if (st == ST_RUNNING && try_reap(pp))
+      st = ST_REAPED;
+    int fd = pp->pidfd;
+    unlock(pp);
+    if (st == ST_NONE)
+      return CONC_EINVAL;
+    if (st == ST_REAPED)
+      return 0;
+    double now = conc_now();
+    if (now >= deadline)
+      return CONC_ETIMEDOUT;
+    int ms = -1;
+    if (deadline != INFINITY) {
+      double w = ceil((deadline - now) * 1e3);
+      ms = w > 1e9 ? 1000000000 : (int)w;
+    }
+    /* Another thread may reap and close fd meanwhile; a poll on a closed
+     * or reused descriptor only ends early, and the loop re-checks. */
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    poll(&pf, 1, ms);
+  }
+}
+
+int conc_process_exitcode(conc_process *p, int *code) {
+  if (!p || !code)
+    return CONC_EINVAL;
+  struct proc_priv *pp = priv(p);
+  int st = refresh(pp);
+  if (st == ST_NONE)
+    return CONC_EINVAL;
+  if (st == ST_RUNNING)
+    return CONC_EAGAIN;
+  *code = pp->code;
+  return 0;
+}
+
+bool conc_process_is_alive(conc_process *p) {
+  return p && refresh(priv(p)) == ST_RUNNING;
+}
+
+static int send(conc_process *p, int sig) {
+  if (!p)
+    return CONC_EINVAL;
+  struct proc_priv *pp = priv(p);
+  lock(pp);
+  int st = pp->state;
+  if (st == ST_RUNNING)
+    syscall(SYS_pidfd_send_signal, pp->pidfd, sig, NULL, 0); /* ESRCH: ended */
+  unlock(pp);
+  return st == ST_NONE ? CONC_EINVAL : 0;
+}
+
+int conc_process_terminate(conc_process *p) { return send(p, SIGTERM); }
+
+int conc_process_kill(conc_process *p) { return send(p, SIGKILL); }
+
+int conc_process_pid(const conc_process *p) {
+  if (!p)
+    return 0;
+  const struct proc_priv *pp = (const struct proc_priv *)(const void *)p;
+  return pp->state == ST_NONE ? 0 : pp->pid;
+}

@@ -1,0 +1,283 @@
+/* test-process.c - conc_process: start, join, exit codes, signals, daemons.
+ *
+ * Ordering uses pipes and joins, never sleeps; the only loop with a sleep
+ * polls /proc for a process that must disappear (generous timeout).
+ * Timeouts are checked as lower bounds.  Children never start threads.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int fd_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  ck_assert_ptr_nonnull(d);
+  int n = 0;
+  while (readdir(d))
+    n++;
+  closedir(d);
+  return n;
+}
+
+static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
+
+static int die_by(void *arg) {
+  raise((int)(intptr_t)arg);
+  return 99;
+}
+
+/* Restore SIGTERM's default action (Check's handler, inherited through
+ * fork, would signal the whole test's process group), say "ready", then
+ * block until the pipe's write end closes (the test says "go"). */
+static int ready_fd = -1;
+static int wait_pipe(void *arg) {
+  int *pf = arg, fd = pf[0];
+  close(pf[1]);
+  signal(SIGTERM, SIG_DFL);
+  char c = 'r';
+  if (write(ready_fd, &c, 1) != 1)
+    return 1;
+  while (read(fd, &c, 1) < 0 && errno == EINTR) {
+  }
+  return 3;
+}
+
+START_TEST(process_exit_code) {
+  int fds = fd_count();
+  conc_process p = {0};
+  ck_assert_int_eq(conc_process_start(&p, ret_arg, (void *)(intptr_t)7, NULL),
+                   0);
+  ck_assert_int_gt(conc_process_pid(&p), 0);
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  ck_assert_int_eq(conc_process_join(&p, 0), 0); /* again: still 0 */
+  int code = -1;
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 7);
+  ck_assert(!conc_process_is_alive(&p));
+  ck_assert_int_eq(conc_process_terminate(&p), 0); /* ended: no-op */
+  ck_assert_int_eq(conc_process_kill(&p), 0);
+  /* the storage may be started again once joined */
+  ck_assert_int_eq(conc_process_start(&p, ret_arg, (void *)(intptr_t)300,
+                                      NULL),
+                   0);
+  ck_assert_int_eq(conc_process_join(&p, 30), 0);
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 300 & 255);
+  ck_assert_int_eq(fd_count(), fds);
+}
+END_TEST
+
+START_TEST(process_signal_exit) {
+  conc_process p = {0};
+  ck_assert_int_eq(
+      conc_process_start(&p, die_by, (void *)(intptr_t)SIGUSR1, NULL), 0);
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  int code = 0;
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, -SIGUSR1);
+}
+END_TEST
+
+START_TEST(process_timeout_terminate_kill) {
+  int fds = fd_count();
+  int pf[2], rf[2];
+  ck_assert_int_eq(pipe(pf), 0);
+  ck_assert_int_eq(pipe(rf), 0);
+  ready_fd = rf[1];
+  conc_process a = {0}, b = {0};
+  ck_assert_int_eq(conc_process_start(&a, wait_pipe, pf, NULL), 0);
+  ck_assert_int_eq(conc_process_start(&b, wait_pipe, pf, NULL), 0);
+  for (int i = 0; i < 2; i++) { /* both ready */
+    char c;
+    ck_assert_int_eq(read(rf[0], &c, 1), 1);
+  }
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_process_join(&a, 0.05), CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.05);
+  ck_assert_int_eq(conc_process_join(&a, 0), CONC_ETIMEDOUT);
+  ck_assert(conc_process_is_alive(&a));
+  int code = 0;
+  ck_assert_int_eq(conc_process_exitcode(&a, &code), CONC_EAGAIN);
+  ck_assert_int_eq(conc_process_start(&a, ret_arg, NULL, NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_terminate(&a), 0);
+  ck_assert_int_eq(conc_process_join(&a, -1), 0);
+  ck_assert_int_eq(conc_process_exitcode(&a, &code), 0);
+  ck_assert_int_eq(code, -SIGTERM);
+  ck_assert_int_eq(conc_process_kill(&b), 0);
+  ck_assert_int_eq(conc_process_join(&b, 30), 0);
+  ck_assert_int_eq(conc_process_exitcode(&b, &code), 0);
+  ck_assert_int_eq(code, -SIGKILL);
+  /* a child that ends by itself when the pipe closes */
+  ck_assert_int_eq(conc_process_start(&a, wait_pipe, pf, NULL), 0);
+  close(pf[1]);
+  ck_assert_int_eq(conc_process_join(&a, -1), 0);
+  ck_assert_int_eq(conc_process_exitcode(&a, &code), 0);
+  ck_assert_int_eq(code, 3);
+  close(pf[0]);
+  close(rf[0]);
+  close(rf[1]);
+  ck_assert_int_eq(fd_count(), fds);
+}
+END_TEST
+
+START_TEST(process_bad_input) {
+  conc_process p = {0};
+  conc_process_options o;
+  conc_process_options_init(&o);
+  conc_process_options_init(NULL);
+  ck_assert(!o.daemon);
+  ck_assert_int_eq(conc_process_start(NULL, ret_arg, NULL, NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_start(&p, NULL, NULL, NULL), CONC_EINVAL);
+  o.size = 1;
+  ck_assert_int_eq(conc_process_start(&p, ret_arg, NULL, &o), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_join(&p, 0), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_join(NULL, 0), CONC_EINVAL);
+  int code;
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_exitcode(NULL, &code), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_terminate(&p), CONC_EINVAL);
+  ck_assert_int_eq(conc_process_kill(NULL), CONC_EINVAL);
+  ck_assert(!conc_process_is_alive(&p));
+  ck_assert(!conc_process_is_alive(NULL));
+  ck_assert_int_eq(conc_process_pid(&p), 0);
+  ck_assert_int_eq(conc_process_pid(NULL), 0);
+}
+END_TEST
+
+START_TEST(process_many_no_fd_leak) {
+  int fds = fd_count();
+  enum { N = 20 };
+  conc_process p[N];
+  memset(p, 0, sizeof p);
+  conc_process_options o;
+  conc_process_options_init(&o);
+  for (int i = 0; i < N; i++) {
+    o.daemon = i % 2;
+    ck_assert_int_eq(conc_process_start(&p[i], ret_arg, (void *)(intptr_t)i,
+                                        &o),
+                     0);
+  }
+  for (int i = N - 1; i >= 0; i--) {
+    int code = -1;
+    ck_assert_int_eq(conc_process_join(&p[i], -1), 0);
+    ck_assert_int_eq(conc_process_exitcode(&p[i], &code), 0);
+    ck_assert_int_eq(code, i);
+  }
+  ck_assert_int_eq(fd_count(), fds);
+}
+END_TEST
+
+/* ---- daemons die with their parent, even when it is SIGKILLed ---- */
+
+static int report_fd = -1;
+
+/* The daemon: report its pid, then wait forever. */
+static int daemon_main(void *arg) {
+  (void)arg;
+  int pid = (int)getpid();
+  if (write(report_fd, &pid, sizeof pid) != sizeof pid)
+    return 1;
+  for (;;)
+    pause();
+}
+
+static conc_process daemon_proc;
+
+static void *start_daemon(void *arg) {
+  (void)arg;
+  conc_process_options o;
+  conc_process_options_init(&o);
+  o.daemon = true;
+  if (conc_process_start(&daemon_proc, daemon_main, NULL, &o) != 0)
+    _exit(2);
+  return NULL;
+}
+
+/* Is pid gone (no /proc entry, or a zombie nobody reaped yet)? */
+static bool gone(int pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return true;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  char *rp = strrchr(buf, ')');
+  return rp && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static void daemon_outlives_nothing(bool from_thread) {
+  int rep[2];
+  ck_assert_int_eq(pipe(rep), 0);
+  pid_t parent = fork();
+  ck_assert_int_ge(parent, 0);
+  if (parent == 0) {
+    report_fd = rep[1];
+    if (from_thread) {
+      /* PR_SET_PDEATHSIG would fire when this thread ends */
+      conc_thread t;
+      memset(&t, 0, sizeof t);
+      if (conc_thread_start(&t, start_daemon, NULL, NULL) != 0 ||
+          conc_thread_join(&t, -1, NULL) != 0)
+        _exit(3);
+    } else {
+      start_daemon(NULL);
+    }
+    int me = (int)getpid();
+    if (write(rep[1], &me, sizeof me) != sizeof me)
+      _exit(4);
+    for (;;)
+      pause();
+  }
+  close(rep[1]);
+  int pids[2] = {0, 0};
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(read(rep[0], &pids[i], sizeof pids[i]),
+                     (ssize_t)sizeof pids[i]);
+  close(rep[0]);
+  int dpid = pids[0] == (int)parent ? pids[1] : pids[0];
+  ck_assert_int_gt(dpid, 0);
+  ck_assert(!gone(dpid));
+  ck_assert_int_eq(kill(parent, SIGKILL), 0);
+  int st;
+  ck_assert_int_eq(waitpid(parent, &st, 0), parent);
+  ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  double t0 = conc_now();
+  while (!gone(dpid)) {
+    ck_assert_msg(conc_now() - t0 < 30, "daemon %d outlived its parent", dpid);
+    conc_sleep(0.01);
+  }
+}
+
+START_TEST(process_daemon_dies_with_killed_parent) {
+  daemon_outlives_nothing(false);
+}
+END_TEST
+
+#ifndef CONC_TEST_TSAN
+/* The intermediate parent starts a thread after being forked: plain and
+ * ASan builds only (DECISIONS "Fork under TSan"). */
+START_TEST(process_daemon_from_exited_thread) {
+  daemon_outlives_nothing(true);
+}
+END_TEST
+#endif
+
+CONC_TEST_MAIN("process", process_exit_code, process_signal_exit,
+               process_timeout_terminate_kill, process_bad_input,
+               process_many_no_fd_leak,
+               process_daemon_dies_with_killed_parent
+#ifndef CONC_TEST_TSAN
+               ,
+               process_daemon_from_exited_thread
+#endif
+)
