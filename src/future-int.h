@@ -34,25 +34,30 @@
 
 struct conc__cb_node;
 
+/* 56 bytes on LP64, so that a record and malloc's header fit a 64-byte
+ * chunk (glibc), and a queued task costs 64 bytes.  The fork generation
+ * lives in bits 8-15 of the state word (FS_GEN_*); the priority key of a
+ * task queued by priority lives in `detail` until it completes. */
 struct conc_future {
   _Atomic uint32_t state;
   _Atomic uint32_t refs;
   conc_fn fn;
   void *arg;
   union {
-    void *result;    /* outcome 0 */
-    char *msg;       /* outcome != 0: message or NULL */
+    void *result;     /* outcome 0 */
+    char *msg;        /* outcome != 0: message or NULL */
     double deadline;  /* pending with FF_DEADLINE */
     double submitted; /* pending with FF_TIMED */
   } u;
-  int outcome;
-  int detail;
   _Atomic(struct conc__cb_node *) cbs;
   _Atomic(struct conc_future *) next; /* queue link, owned by the executor */
-  uint32_t gen;             /* fork generation at creation */
+  int32_t detail;  /* the task's own code etc.; priority key while queued */
+  int16_t outcome; /* 0 or a CONC_E* code (all fit 16 bits) */
   uint16_t flags;
-  int16_t prio;             /* priority while queued */
 };
+
+#define FS_GEN_SHIFT 8
+#define FS_GEN_MASK (0xffu << FS_GEN_SHIFT)
 
 /* The fork generation: bumped in the child after every fork(). */
 uint32_t conc__fork_gen(void);

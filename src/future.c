@@ -79,11 +79,18 @@ void conc__set_helper(conc__help_fn fn, void *worker) {
 
 /* ---- creation and references ---- */
 
+_Static_assert(sizeof(conc_future) <= 56 || sizeof(void *) != 8,
+               "a future record must fit a 64-byte malloc chunk");
+
+static inline uint32_t gen_bits(void) {
+  return (conc__fork_gen() << FS_GEN_SHIFT) & FS_GEN_MASK;
+}
+
 static conc_future *future_alloc(uint32_t refs) {
   conc_future *f = conc__fcache_alloc(sizeof *f);
   if (!f)
     return NULL;
-  atomic_init(&f->state, FS_PENDING);
+  atomic_init(&f->state, FS_PENDING | gen_bits());
   atomic_init(&f->refs, refs);
   f->fn = NULL;
   f->arg = NULL;
@@ -92,9 +99,7 @@ static conc_future *future_alloc(uint32_t refs) {
   f->detail = 0;
   atomic_init(&f->cbs, NULL);
   atomic_init(&f->next, NULL);
-  f->gen = conc__fork_gen();
   f->flags = 0;
-  f->prio = 0;
   return f;
 }
 
@@ -225,7 +230,7 @@ static void publish(conc_future *f, uint32_t final_state) {
   uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
   uint32_t want;
   do {
-    want = final_state | (old & FS_STOP);
+    want = final_state | (old & (FS_STOP | FS_GEN_MASK));
     /* seq_cst (includes release for waiters and queries) */
   } while (!atomic_compare_exchange_weak_explicit(
       &f->state, &old, want, memory_order_seq_cst, memory_order_relaxed));
@@ -244,7 +249,7 @@ bool conc__future_fail(conc_future *f, int outcome, int detail, char *msg) {
     conc__free(msg);
     return false;
   }
-  f->outcome = outcome;
+  f->outcome = (int16_t)outcome;
   f->detail = detail;
   f->u.msg = msg;
   publish(f, FS_FINISHED);
@@ -317,7 +322,7 @@ int conc__future_run(conc_future *f) {
     f->outcome = 0;
     f->u.result = r;
   } else {
-    f->outcome = ctx.outcome;
+    f->outcome = (int16_t)ctx.outcome;
     f->detail = ctx.code;
     f->u.msg = ctx.msg;
   }
@@ -346,7 +351,7 @@ static int wait_until(conc_future *f, double deadline) {
     s = atomic_load_explicit(&f->state, memory_order_acquire);
     if (is_done(s))
       return 0;
-    if ((f->flags & FF_TASK) && f->gen != conc__fork_gen())
+    if ((f->flags & FF_TASK) && (s & FS_GEN_MASK) != gen_bits())
       return CONC_EBROKEN;
     double dl = deadline;
     if (tl_help) {

@@ -8,12 +8,14 @@
  * (Vyukov's MPSC: a push is one atomic exchange, wait-free).  Its single
  * consumer is whichever worker holds `inj_lock` (a try-lock): it takes a
  * batch, runs the first task and pushes the rest onto its own deque, where
- * the other workers steal them.  Tasks with a non-zero priority go to a
- * small locked list ordered by priority (prio_mu), checked first; priority
- * 0 never touches it.
+ * the other workers steal them.  Once a pool has seen a non-zero priority,
+ * outside submissions go to a locked list ordered by priority with ageing
+ * instead (see prio_insert); pools that never use priorities never touch
+ * it.  Tasks submitted by tasks go to their worker's deque whatever their
+ * priority.
  *
- * A worker looks for work in this order: own deque, priority list,
- * injection queue, other workers' deques.
+ * A worker looks for work in this order: own deque, injection queue,
+ * priority list, other workers' deques.
  *
  * Parking (no lock, malloc or syscall per task while workers are busy).
  * Workers are running, searching (spinning for work) or parked, each on
@@ -118,6 +120,8 @@ typedef struct pool {
 
   pthread_mutex_t prio_mu;
   conc_future *prio_head;
+  uint32_t prio_seq;     /* arrival numbers (prio_mu) */
+  _Atomic bool prio_mode; /* a non-zero priority was seen */
   _Atomic size_t prio_len;
 
   /* statistics of external submissions and of drained records */
@@ -312,12 +316,25 @@ static conc_future *inj_take(pool *p, worker *w) {
   return first;
 }
 
-/* ---- priority list (only for priority != 0) ---- */
+/* ---- priority list ----
+ * Used once a pool has seen a non-zero priority (prio_mode, sticky): from
+ * then on every outside submission goes here, ordered by the key
+ *   key = arrival number - priority x AGE
+ * (kept in `detail` while queued), FIFO for equal keys.  So a task of
+ * priority p goes ahead of lower-priority tasks that arrived up to (p - q)
+ * x AGE submissions before it, and no further: a low priority waits a
+ * bounded number of submissions, it is never starved.  Keys wrap; they are
+ * compared by signed difference.  Pools that never use priorities never
+ * touch this list or its lock. */
 
-static void prio_insert(pool *p, conc_future *f) {
+#define AGE 64
+
+static void prio_insert(pool *p, conc_future *f, int prio) {
   pthread_mutex_lock(&p->prio_mu);
+  int32_t key = (int32_t)(p->prio_seq++ - (uint32_t)(prio * AGE));
+  f->detail = key;
   conc_future **pp = &p->prio_head;
-  while (*pp && (*pp)->prio >= f->prio)
+  while (*pp && (int32_t)((uint32_t)(*pp)->detail - (uint32_t)key) <= 0)
     pp = (conc_future **)&(*pp)->next;
   atomic_store_explicit(&f->next, *pp, memory_order_relaxed);
   *pp = f;
@@ -333,6 +350,7 @@ static conc_future *prio_pop(pool *p) {
   if (f) {
     p->prio_head = atomic_load_explicit(&f->next, memory_order_relaxed);
     atomic_fetch_sub_explicit(&p->prio_len, 1, memory_order_relaxed);
+    f->detail = 0;
   }
   pthread_mutex_unlock(&p->prio_mu);
   return f;
@@ -379,9 +397,11 @@ static conc_future *find_task(worker *w) {
   conc_future *f = conc__deque_take(&w->dq);
   if (f)
     return f;
-  if ((f = prio_pop(p)))
-    return f;
+  /* the ring and list hold only tasks older than any in the priority list
+   * (they take outside submissions until the first priority is seen) */
   if ((f = inj_take(p, w)))
+    return f;
+  if ((f = prio_pop(p)))
     return f;
   return steal_any(p, w);
 }
@@ -793,7 +813,6 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
   f->flags |= (uint16_t)flags;
   if (room)
     f->flags |= FF_ROOM;
-  f->prio = (int16_t)prio;
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
@@ -808,8 +827,11 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
     free_unqueued(f);
     return state_error(st);
   }
-  if (prio != 0) {
-    prio_insert(p, f);
+  if (CONC_UNLIKELY(prio != 0) &&
+      !atomic_load_explicit(&p->prio_mode, memory_order_relaxed))
+    atomic_store_explicit(&p->prio_mode, true, memory_order_relaxed);
+  if (!own && atomic_load_explicit(&p->prio_mode, memory_order_relaxed)) {
+    prio_insert(p, f, prio);
   } else if (own) {
     if (CONC_UNLIKELY(conc__deque_push(&w->dq, f) != 0))
       inj_push(p, f); /* could not grow the deque: the shared queue */

@@ -478,7 +478,7 @@ START_TEST(pool_stress_million_tasks) {
 }
 END_TEST
 
-static int run_order[8], run_order_n;
+static int run_order[256], run_order_n;
 static void *note_order(void *a) { /* one worker: no race */
   run_order[run_order_n++] = (int)(intptr_t)a;
   return a;
@@ -498,13 +498,14 @@ START_TEST(pool_deadline_and_priority) {
   ck_assert_int_eq(conc_executor_submit_ex(ex, ident, NULL, &so, &late), 0);
   /* priorities: queued while the only worker is busy */
   conc_future *p[3];
+  static const int prios[3] = {1, 0, 2};
   for (int i = 0; i < 3; i++) {
     conc_submit_options_init(&so);
-    so.priority = i;
-    ck_assert_int_eq(
-        conc_executor_submit_ex(ex, note_order, (void *)(intptr_t)i, &so,
-                                &p[i]),
-        0);
+    so.priority = prios[i];
+    ck_assert_int_eq(conc_executor_submit_ex(ex, note_order,
+                                             (void *)(intptr_t)prios[i], &so,
+                                             &p[i]),
+                     0);
   }
   conc_test_latch_count_down(&gate);
   ck_assert_int_eq(conc_future_result(late, -1, NULL), CONC_EDEADLINE);
@@ -518,6 +519,56 @@ START_TEST(pool_deadline_and_priority) {
   for (int i = 0; i < 3; i++)
     ck_assert_int_eq(run_order[i], 2 - i);
   conc_future_release(late);
+  conc_future_release(blocker);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+/* Ageing: a low-priority task is passed by at most 64 x (difference)
+ * later higher-priority tasks, then runs: it is never starved. */
+START_TEST(pool_priority_ageing_no_starvation) {
+  conc_executor *ex = make_pool(1);
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *blocker;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
+  conc_test_latch_wait(&started);
+  enum { HIGH = 200 };
+  static conc_future *fs[HIGH + 1];
+  static int order[HIGH + 1];
+  run_order_n = 0;
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  /* The first non-zero priority switches the pool to its priority queue
+   * (tasks queued before it are older and run first). */
+  conc_future *first;
+  so.priority = 1;
+  ck_assert_int_eq(
+      conc_executor_submit_ex(ex, note_order, (void *)1000, &so, &first), 0);
+  so.priority = 0;
+  ck_assert_int_eq(conc_executor_submit_ex(ex, note_order, (void *)-1, &so,
+                                           &fs[0]), 0);
+  so.priority = 1;
+  for (intptr_t i = 1; i <= HIGH; i++)
+    ck_assert_int_eq(
+        conc_executor_submit_ex(ex, note_order, (void *)i, &so, &fs[i]), 0);
+  conc_test_latch_count_down(&gate);
+  for (int i = 0; i <= HIGH; i++) {
+    ck_assert_int_eq(conc_future_result(fs[i], -1, NULL), 0);
+    conc_future_release(fs[i]);
+  }
+  (void)order;
+  ck_assert_int_eq(conc_future_result(first, -1, NULL), 0);
+  conc_future_release(first);
+  /* the high ones that arrived less than 64 submissions after the low one
+   * pass it; the rest do not */
+  ck_assert_int_eq(run_order_n, HIGH + 2);
+  ck_assert_int_eq(run_order[0], 1000);
+  for (int i = 1; i < 64; i++)
+    ck_assert_int_eq(run_order[i], i);
+  ck_assert_int_eq(run_order[64], -1);
+  for (int i = 65; i < HIGH + 2; i++)
+    ck_assert_int_eq(run_order[i], i - 1);
   conc_future_release(blocker);
   ck_assert_int_eq(conc_executor_destroy(ex), 0);
 }
@@ -946,7 +997,8 @@ CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_future_stop_running_task, pool_shutdown_wait_from_own_task,
                pool_tasks_submit_and_wait_no_deadlock,
                pool_many_threads_submitting, pool_stress_million_tasks,
-               pool_deadline_and_priority, pool_result_timeout,
+               pool_deadline_and_priority, pool_priority_ageing_no_starvation,
+               pool_result_timeout,
                pool_default_executor, pool_library_shutdown_from_default_worker,
                pool_exit_hook_waits, pool_fork_while_running,
                pool_shutdown_while_stealing, pool_backpressure_bounded_queue,

@@ -43,8 +43,13 @@ typedef struct conc_executor conc_executor;
 /* Per-submission options beyond Python's. */
 typedef struct conc_submit_options {
   size_t size;      /* sizeof(conc_submit_options); set by _init */
-  int priority;     /* higher runs first among tasks submitted from outside
-                       the pool; default 0 */
+  int priority;     /* -32768..32767, default 0.  Among tasks submitted from
+                       outside the pool, higher runs first, FIFO within a
+                       priority, with ageing: a task is passed by a
+                       priority higher by d only if that task arrived
+                       within 64 x d submissions after it, so no priority
+                       starves.  Tasks submitted by the pool's own tasks keep
+                       the pool's local (LIFO) order. */
   double deadline;  /* conc_now() time by which the task must have started,
                        else it finishes with CONC_EDEADLINE; negative: none */
   double timeout;   /* how long submit may wait for room in a bounded queue:
