@@ -8,7 +8,7 @@ CONFIGS ?= gcc clang asan tsan
 
 DEPS_BUILD := build-essential cmake pkg-config clang libclang-rt-14-dev check g++
 DEPS_DEMO := $(DEPS_BUILD)
-DEPS_TEST := $(DEPS_BUILD)
+DEPS_TEST := $(DEPS_BUILD) gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 
 CMAKE_gcc := -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++
 CMAKE_clang := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
@@ -20,7 +20,7 @@ export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:detect_stack_use_after_re
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 
-.PHONY: all demo test bench deps-test deps-demo build-% test-% clean api-coverage consumers
+.PHONY: all demo test bench deps-test deps-demo build-% test-% clean api-coverage consumers test-aarch64
 
 all: build-gcc
 
@@ -43,7 +43,12 @@ test-%: build-%
 
 test: deps-test
 	@for c in $(CONFIGS); do $(MAKE) --no-print-directory test-$$c || exit 1; done
-	@$(MAKE) --no-print-directory api-coverage consumers
+	@$(MAKE) --no-print-directory api-coverage consumers test-aarch64
+
+# The aarch64 context switch, cross-compiled and run under qemu-user.
+test-aarch64:
+	@echo "=== tests: aarch64 context switch (qemu-user) ==="
+	@tools/test-aarch64.sh
 
 api-coverage:
 	@tools/api-coverage.sh
