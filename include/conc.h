@@ -11,6 +11,7 @@
 #include "conc/task.h"
 #include "conc/executor.h"
 #include "conc/thread_pool.h"
+#include "conc/progress.h"
 #include "conc/shm.h"
 #include "conc/process.h"
 #include "conc/queue.h"

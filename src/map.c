@@ -15,6 +15,7 @@
  * except the tasks; the map object is not shared.
  */
 #include "executor-int.h"
+#include "conc/progress.h"
 
 typedef struct chunk {
   conc_fn fn;
@@ -44,6 +45,7 @@ struct conc_map {
   int err_detail;
   char *err_msg;
   bool ended;
+  conc_progress *progress;
 };
 
 void conc_map_options_init(conc_map_options *o) {
@@ -182,6 +184,10 @@ static int map_create(conc_executor *ex, conc_fn fn, void *const *args,
   m->source = source;
   m->ctx = ctx;
   m->chunksize = o->chunksize;
+  m->progress = o->size >= offsetof(conc_map_options, progress) +
+                                sizeof(o->progress)
+                    ? o->progress
+                    : NULL;
   m->cap = o->buffersize ? o->buffersize : 32 * (size_t)ex->max_workers;
   if (m->cap == 0)
     m->cap = 32;
@@ -251,6 +257,7 @@ int conc_map_next(conc_map *m, void **result) {
       if (result)
         *result = s->c->results[m->ypos];
       m->ypos++;
+      conc_progress_add(m->progress, 1, 0);
       return 1;
     }
     void *r = NULL;
@@ -263,6 +270,7 @@ int conc_map_next(conc_map *m, void **result) {
       if (result)
         *result = s->c->results[m->ypos];
       m->ypos++;
+      conc_progress_add(m->progress, 1, 0);
       return 1;
     }
     if (rc != 0) {
@@ -270,6 +278,7 @@ int conc_map_next(conc_map *m, void **result) {
       const char *msg;
       conc_future_error(s->f, &detail, &msg);
       end_with(m, rc, detail, msg);
+      conc_progress_add(m->progress, 1, 1);
       /* the rest will never be yielded: cancel what has not started */
       for (size_t i = 0; i < m->rcount; i++)
         conc_future_cancel(m->ring[(m->rhead + i) % m->cap].f);
@@ -280,6 +289,7 @@ int conc_map_next(conc_map *m, void **result) {
       fill(m);
       if (result)
         *result = r;
+      conc_progress_add(m->progress, 1, 0);
       return 1;
     }
     drop_head(m); /* chunk fully yielded */

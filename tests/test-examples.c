@@ -222,7 +222,33 @@ START_TEST(example_wait_first_completed) {
 }
 END_TEST
 
+
+/* Backpressure, deadline, stop, priority, progress and statistics. */
+START_TEST(example_pool_extras) {
+  lines l = run_example("pool-extras", "CONC_EXAMPLE_N=320");
+  ck_assert_uint_eq(l.n, 6);
+  ck_assert_str_eq(l.v[0], "map: 320 results");
+  ck_assert_str_eq(l.v[1], "non-blocking submit: ok or would block");
+  ck_assert_str_eq(l.v[2], "late task: EDEADLINE");
+  ck_assert_str_eq(l.v[3], "stopped task: ECANCELED (cancelled: no)");
+  unsigned long long sub, comp, fail, canc, dl;
+  ck_assert_int_eq(sscanf(l.v[4],
+                          "stats: submitted %llu, completed %llu, failed "
+                          "%llu, cancelled %llu, deadline missed %llu",
+                          &sub, &comp, &fail, &canc, &dl),
+                   5);
+  /* 20 map chunks + the non-blocking, late, stopped and priority tasks */
+  ck_assert(sub == 24 || sub == 23);
+  ck_assert_uint_eq(comp, sub - 2);
+  ck_assert_uint_eq(fail, 0);
+  ck_assert_uint_eq(canc, 1);
+  ck_assert_uint_eq(dl, 1);
+  ck_assert_ptr_nonnull(strstr(l.v[5], "tasks timed"));
+  lines_free(&l);
+}
+END_TEST
+
 CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_pool_names, example_pool_callback, example_pool_map,
                example_futures_primes, example_futures_as_completed,
-               example_wait_first_completed)
+               example_wait_first_completed, example_pool_extras)

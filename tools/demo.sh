@@ -132,6 +132,12 @@ say "conc_wait() returns as soon as one future is done; loop until none is"
 say "left running."
 show wait-first-completed
 
+heading "Beyond concurrent.futures: backpressure, deadlines, stop, progress, statistics"
+say "A pool with a bounded queue (max_queued) and timing; map with a"
+say "progress display (on stderr), a task past its deadline, a running task"
+say "stopped on request, a priority, and the pool's statistics."
+show pool-extras
+
 heading "多进程: ProcessPoolExecutor"
 say "Not built yet: conc's process pool (same executor interface) is to come."
 

@@ -33,6 +33,7 @@ extern "C" {
 #endif
 
 typedef struct conc_executor conc_executor;
+struct conc_progress; /* conc/progress.h */
 
 /* Executor creation flags: no shutdown by the exit hook; time every task's
  * queue wait and run time for conc_executor_get_stats (two clock reads per
@@ -145,6 +146,8 @@ typedef struct conc_map_options {
   size_t chunksize;  /* items per task; default 1 */
   size_t buffersize; /* chunks in flight at most; 0: 32 x max_workers */
   double timeout;    /* overall, from the map call; negative: none */
+  struct conc_progress *progress; /* counts each yielded result (and the
+                                     error that ends the map); NULL: none */
 } conc_map_options;
 
 CONC_EXTERN void conc_map_options_init(conc_map_options *o);
