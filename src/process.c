@@ -154,6 +154,9 @@ int conc_process_start(conc_process *p, conc_process_fn fn, void *arg,
   if (daemon && pipe2(fds, O_CLOEXEC) != 0)
     return errno == ENOMEM ? CONC_ENOMEM : -errno;
 
+  /* Unflushed stdio buffers would be written twice: by us and by the
+   * child's flush at its exit. */
+  fflush(NULL);
   pthread_mutex_lock(&reg_mu);
   if (daemon) {
     r = reg_add(fds[1]);

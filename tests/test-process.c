@@ -189,11 +189,13 @@ static int daemon_main(void *arg) {
 
 static conc_process daemon_proc;
 
+static bool start_as_daemon = true;
+
 static void *start_daemon(void *arg) {
   (void)arg;
   conc_process_options o;
   conc_process_options_init(&o);
-  o.daemon = true;
+  o.daemon = start_as_daemon;
   if (conc_process_start(&daemon_proc, daemon_main, NULL, &o) != 0)
     _exit(2);
   return NULL;
@@ -263,6 +265,37 @@ START_TEST(process_daemon_dies_with_killed_parent) {
 }
 END_TEST
 
+/* The control: a child that is not a daemon survives its killed parent
+ * (so the daemon test above measures the daemon mechanism). */
+START_TEST(process_non_daemon_survives_parent) {
+  int rep[2];
+  ck_assert_int_eq(pipe(rep), 0);
+  pid_t parent = fork();
+  ck_assert_int_ge(parent, 0);
+  if (parent == 0) {
+    report_fd = rep[1];
+    start_as_daemon = false;
+    start_daemon(NULL);
+    for (;;)
+      pause();
+  }
+  close(rep[1]);
+  int dpid = 0;
+  ck_assert_int_eq(read(rep[0], &dpid, sizeof dpid), (ssize_t)sizeof dpid);
+  close(rep[0]);
+  ck_assert_int_eq(kill(parent, SIGKILL), 0);
+  int st;
+  ck_assert_int_eq(waitpid(parent, &st, 0), parent);
+  ck_assert(!gone(dpid));
+  ck_assert_int_eq(kill(dpid, SIGKILL), 0);
+  double t0 = conc_now();
+  while (!gone(dpid)) {
+    ck_assert(conc_now() - t0 < 30);
+    conc_sleep(0.01);
+  }
+}
+END_TEST
+
 #ifndef CONC_TEST_TSAN
 /* The intermediate parent starts a thread after being forked: plain and
  * ASan builds only (DECISIONS "Fork under TSan"). */
@@ -275,7 +308,8 @@ END_TEST
 CONC_TEST_MAIN("process", process_exit_code, process_signal_exit,
                process_timeout_terminate_kill, process_bad_input,
                process_many_no_fd_leak,
-               process_daemon_dies_with_killed_parent
+               process_daemon_dies_with_killed_parent,
+               process_non_daemon_survives_parent
 #ifndef CONC_TEST_TSAN
                ,
                process_daemon_from_exited_thread

@@ -32,8 +32,9 @@
  * A child forked by other code (not conc) inherits those write ends and
  * keeps daemons alive until it exits or execs (they are close-on-exec).
  *
- * The child runs fn(arg) with the caller's signal mask and signal
- * dispositions, then flushes stdio and ends with _exit(fn's return value
+ * conc_process_start flushes every stdio stream before it forks, so that
+ * buffered output is not written twice.  The child runs fn(arg) with the
+ * caller's signal mask and signal dispositions, then flushes stdio and ends with _exit(fn's return value
  * & 255): atexit handlers of the parent do not run in the child.  SIGPIPE
  * is not changed: conc's own writes to pipes and sockets never raise it.
  *
