@@ -1,7 +1,7 @@
 /* bench/bench-submit.c - conc: N empty tasks, then wait for all of them
  * (workloads 1 and 2).
  *
- *   bench-submit handle|ff|bulk SUBMITTERS N [CHUNK]
+ *   bench-submit handle|ff|bulk SUBMITTERS N [CHUNK [FEATURE]]
  *
  * handle: every submit returns a future; each submitter then waits for its
  *         own futures in order, checks each result, releases it.
@@ -40,13 +40,21 @@ static int bulk_body(size_t b, size_t e, void *ctx) {
 }
 
 /* Submitter s takes inputs lo..hi-1 of 1..N. */
+/* FEATURE (5th argument: timing|bounded|prio|stats): the same run with one
+ * of issue 7's features switched on, to show what each costs. */
+static const char *feature;
+static int prio_of_task;
+
 static void submit_range(int s, int ff) {
   long lo = 1 + (long)s * n_tasks / submitters;
   long hi = 1 + (long)(s + 1) * n_tasks / submitters;
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  so.priority = prio_of_task;
   for (long i = lo; i < hi; i++)
-    CONC_OK(conc_executor_submit(ex, ff ? task_ff : task_handle,
-                                 (void *)(uintptr_t)i,
-                                 ff ? NULL : &futs[i - 1]));
+    CONC_OK(conc_executor_submit_ex(ex, ff ? task_ff : task_handle,
+                                    (void *)(uintptr_t)i, &so,
+                                    ff ? NULL : &futs[i - 1]));
   if (ff) return;
   for (long i = lo; i < hi; i++) {
     void *r;
@@ -81,7 +89,26 @@ int main(int argc, char **argv) {
   void **args = malloc((size_t)n_tasks * sizeof *args);
   BENCH_CHECK(futs && args, "out of memory");
   for (long i = 0; i < n_tasks; i++) args[i] = (void *)(uintptr_t)(i + 1);
-  ex = bench_conc_pool(WORKERS);
+  feature = argc > 5 ? argv[5] : NULL;
+  if (feature && *feature) {
+    conc_thread_pool_options o;
+    conc_thread_pool_options_init(&o);
+    o.max_workers = WORKERS;
+    o.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
+    if (strcmp(feature, "timing") == 0)
+      o.flags |= CONC_EXECUTOR_TIMING;
+    else if (strcmp(feature, "bounded") == 0)
+      o.max_queued = 2 * (size_t)n_tasks; /* counted, never full */
+    else if (strcmp(feature, "prio") == 0)
+      prio_of_task = 1; /* every task through the priority queue */
+    else
+      BENCH_CHECK(strcmp(feature, "stats") == 0, "unknown feature %s",
+                  feature);
+    CONC_OK(conc_thread_pool_create(&o, &ex));
+    bench_conc_start_workers(ex, WORKERS);
+  } else {
+    ex = bench_conc_pool(WORKERS);
+  }
   bench_slots_reset();
   bench_counter_init(&ctr, ff ? n_tasks : 0);
 
@@ -114,6 +141,14 @@ int main(int argc, char **argv) {
     if (ff) bench_counter_wait(&ctr);
     for (int s = 0; s < submitters; s++) pthread_join(th[s], NULL);
     t1 = bench_now_ns();
+  }
+  if (feature && *feature) {
+    conc_executor_stats st;
+    conc_executor_stats_init(&st);
+    CONC_OK(conc_executor_shutdown(ex, true, false));
+    CONC_OK(conc_executor_get_stats(ex, &st));
+    BENCH_CHECK(st.completed >= (unsigned long long)n_tasks && st.queued == 0,
+                "stats: completed %llu queued %llu", st.completed, st.queued);
   }
   CONC_OK(conc_executor_destroy(ex));
   BENCH_CHECK(ctr.left == 0, "counter ended at %ld", ctr.left);

@@ -44,10 +44,11 @@ WORKLOADS = {
     "6": "imbalanced: N spins, exponential, mean 1 µs",
     "7": "memory: RSS growth per pending task",
     "8": "idle: CPU of 8 idle workers over 1 s",
+    "F": "issue 7 features, 1 submitter, N tasks with futures (ratio: time with the feature / without)",
     "P": "physical limits (no pool)",
 }
 ORDER = list(WORKLOADS)
-CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle", "physical"]
+CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle", "feature cost", "physical"]
 HIGHER_BETTER = {"efficiency"}
 
 
@@ -107,6 +108,13 @@ def make_rows(quick):
     add("1", "bulk", "TBB parallel_for", ["anchor-tbb", "bulk", "{n}"], N, lang="tbb", futex=True)
     add("1", "bulk", "OpenMP parallel for", ["anchor-omp", "bulk", "{n}"], N, lang="omp", futex=True)
     add("1", "bulk", "OpenMP taskloop", ["anchor-omp", "taskloop", "{n}"], N, lang="omp", futex=True)
+
+    # F: what each of issue 7's features costs when switched on
+    add("F", "feature cost", "conc: submit + future, no feature", ["bench-submit", "handle", 1, "{n}"], N, conc=True)
+    add("F", "feature cost", "conc: + statistics read at the end", ["bench-submit", "handle", 1, "{n}", 0, "stats"], N)
+    add("F", "feature cost", "conc: + bounded queue (max_queued, never full)", ["bench-submit", "handle", 1, "{n}", 0, "bounded"], N)
+    add("F", "feature cost", "conc: + CONC_EXECUTOR_TIMING", ["bench-submit", "handle", 1, "{n}", 0, "timing"], N)
+    add("F", "feature cost", "conc: + priority 1 on every task", ["bench-submit", "handle", 1, "{n}", 0, "prio"], N)
 
     # 3: round trips
     for w, mode, n in (("3w", "warm", RTW), ("3c", "cold", RTC)):

@@ -119,7 +119,7 @@ typedef struct pool {
   _Atomic int scanning;
 
   pthread_mutex_t prio_mu;
-  conc_future *prio_head;
+  conc_future *prio_head, *prio_tail;
   uint32_t prio_seq;     /* arrival numbers (prio_mu) */
   _Atomic bool prio_mode; /* a non-zero priority was seen */
   _Atomic size_t prio_len;
@@ -334,10 +334,16 @@ static void prio_insert(pool *p, conc_future *f, int prio) {
   int32_t key = (int32_t)(p->prio_seq++ - (uint32_t)(prio * AGE));
   f->detail = key;
   conc_future **pp = &p->prio_head;
+  /* the common case, keys arriving in order: append at the tail */
+  if (p->prio_tail &&
+      (int32_t)((uint32_t)p->prio_tail->detail - (uint32_t)key) <= 0)
+    pp = (conc_future **)&p->prio_tail->next;
   while (*pp && (int32_t)((uint32_t)(*pp)->detail - (uint32_t)key) <= 0)
     pp = (conc_future **)&(*pp)->next;
   atomic_store_explicit(&f->next, *pp, memory_order_relaxed);
   *pp = f;
+  if (!atomic_load_explicit(&f->next, memory_order_relaxed))
+    p->prio_tail = f;
   atomic_fetch_add_explicit(&p->prio_len, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&p->prio_mu);
 }
@@ -349,6 +355,8 @@ static conc_future *prio_pop(pool *p) {
   conc_future *f = p->prio_head;
   if (f) {
     p->prio_head = atomic_load_explicit(&f->next, memory_order_relaxed);
+    if (!p->prio_head)
+      p->prio_tail = NULL;
     atomic_fetch_sub_explicit(&p->prio_len, 1, memory_order_relaxed);
     f->detail = 0;
   }
