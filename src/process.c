@@ -26,6 +26,8 @@
  * mutex may be taken while holding a process lock, never the reverse.
  *
  * States of a conc_process: 0 not started (zero storage), RUNNING, REAPED.
+ *
+ * conc_pipe_open / conc_conn_*: see the pipe section at the end.
  */
 #include "internal.h"
 
@@ -33,6 +35,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -299,7 +302,7 @@ bool conc_process_is_alive(conc_process *p) {
   return p && refresh(priv(p)) == ST_RUNNING;
 }
 
-static int send(conc_process *p, int sig) {
+static int send_sig(conc_process *p, int sig) {
   if (!p)
     return CONC_EINVAL;
   struct proc_priv *pp = priv(p);
@@ -311,13 +314,151 @@ static int send(conc_process *p, int sig) {
   return st == ST_NONE ? CONC_EINVAL : 0;
 }
 
-int conc_process_terminate(conc_process *p) { return send(p, SIGTERM); }
+int conc_process_terminate(conc_process *p) { return send_sig(p, SIGTERM); }
 
-int conc_process_kill(conc_process *p) { return send(p, SIGKILL); }
+int conc_process_kill(conc_process *p) { return send_sig(p, SIGKILL); }
 
 int conc_process_pid(const conc_process *p) {
   if (!p)
     return 0;
   const struct proc_priv *pp = (const struct proc_priv *)(const void *)p;
   return pp->state == ST_NONE ? 0 : pp->pid;
+}
+
+/* ---- pipe ----
+ *
+ * A socketpair(AF_UNIX, SOCK_STREAM).  Frame: 8-byte length (host order:
+ * both ends are on one machine) + payload.  send() always passes
+ * MSG_NOSIGNAL, so a closed peer gives EPIPE, never SIGPIPE.  The storage
+ * holds fd + 1 so that zero-filled means closed. */
+
+
+struct conn_priv {
+  int fd1;
+};
+_Static_assert(sizeof(struct conn_priv) <= sizeof(conc_conn), "conc_conn");
+
+static inline int conn_fd(const conc_conn *c) {
+  return c ? ((const struct conn_priv *)(const void *)c)->fd1 - 1 : -1;
+}
+
+int conc_pipe_open(conc_conn *a, conc_conn *b) {
+  if (!a || !b)
+    return CONC_EINVAL;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return -errno;
+  memset(a, 0, sizeof *a);
+  memset(b, 0, sizeof *b);
+  ((struct conn_priv *)(void *)a)->fd1 = sv[0] + 1;
+  ((struct conn_priv *)(void *)b)->fd1 = sv[1] + 1;
+  return 0;
+}
+
+int conc_conn_close(conc_conn *c) {
+  int fd = conn_fd(c);
+  if (fd < 0)
+    return CONC_EINVAL;
+  close(fd);
+  memset(c, 0, sizeof *c);
+  return 0;
+}
+
+/* Wait until fd is ready for events or the deadline passes.  Returns 0,
+ * CONC_ETIMEDOUT. */
+static int wait_fd(int fd, short events, double deadline) {
+  for (;;) {
+    double now = conc_now();
+    if (now >= deadline && deadline != INFINITY) {
+      struct pollfd pf = {.fd = fd, .events = events};
+      return poll(&pf, 1, 0) > 0 ? 0 : CONC_ETIMEDOUT;
+    }
+    int ms = -1;
+    if (deadline != INFINITY) {
+      double w = ceil((deadline - now) * 1e3);
+      ms = w > 1e9 ? 1000000000 : (int)w;
+    }
+    struct pollfd pf = {.fd = fd, .events = events};
+    int r = poll(&pf, 1, ms);
+    if (r > 0)
+      return 0; /* ready, or POLLHUP/POLLERR: the I/O call tells which */
+    if (r < 0 && errno != EINTR)
+      return -errno;
+  }
+}
+
+static int send_all(int fd, const unsigned char *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno == EPIPE || errno == ECONNRESET ? CONC_ECLOSED : -errno;
+    }
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int conc_conn_send(conc_conn *c, const void *msg, size_t len,
+                   double timeout) {
+  if (!c || (!msg && len))
+    return CONC_EINVAL;
+  int fd = conn_fd(c);
+  if (fd < 0)
+    return CONC_ECLOSED;
+  int r = wait_fd(fd, POLLOUT, conc__deadline(timeout));
+  if (r != 0)
+    return r;
+  uint64_t hdr = len;
+  r = send_all(fd, (const unsigned char *)&hdr, sizeof hdr);
+  if (r == 0 && len)
+    r = send_all(fd, msg, len);
+  return r;
+}
+
+/* Read exactly n bytes (dst NULL: discard).  Returns 0, CONC_ECLOSED. */
+static int recv_all(int fd, unsigned char *dst, size_t n) {
+  unsigned char sink[4096];
+  while (n > 0) {
+    size_t want = dst ? n : (n < sizeof sink ? n : sizeof sink);
+    ssize_t r = recv(fd, dst ? dst : sink, want, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return errno == ECONNRESET ? CONC_ECLOSED : -errno;
+    if (r == 0)
+      return CONC_ECLOSED;
+    if (dst)
+      dst += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+int conc_conn_recv(conc_conn *c, void **msg, size_t *len, double timeout) {
+  int fd = conn_fd(c);
+  if (!c || !msg || !len)
+    return CONC_EINVAL;
+  if (fd < 0)
+    return CONC_ECLOSED;
+  int r = wait_fd(fd, POLLIN, conc__deadline(timeout));
+  if (r != 0)
+    return r;
+  uint64_t hdr;
+  r = recv_all(fd, (unsigned char *)&hdr, sizeof hdr);
+  if (r != 0)
+    return r;
+  if (hdr > (uint64_t)SIZE_MAX / 2)
+    return CONC_ERANGE; /* not a conc peer */
+  unsigned char *b = conc__malloc(hdr ? (size_t)hdr : 1);
+  r = recv_all(fd, b, (size_t)hdr); /* b NULL: read and drop */
+  if (r != 0 || !b) {
+    conc__free(b);
+    return r != 0 ? r : CONC_ENOMEM;
+  }
+  *msg = b;
+  *len = (size_t)hdr;
+  return 0;
 }

@@ -305,11 +305,132 @@ START_TEST(process_daemon_from_exited_thread) {
 END_TEST
 #endif
 
+/* ---- pipe ---- */
+
+static conc_conn pipe_a, pipe_b;
+
+/* Echo every message back, reversed in case; stop at "bye". */
+static int echo_main(void *arg) {
+  (void)arg;
+  conc_conn_close(&pipe_a);
+  for (;;) {
+    void *m;
+    size_t n;
+    int r = conc_conn_recv(&pipe_b, &m, &n, 60);
+    if (r != 0)
+      return 10;
+    bool bye = n == 3 && memcmp(m, "bye", 3) == 0;
+    r = conc_conn_send(&pipe_b, m, n, 60);
+    conc_queue_msg_free(m);
+    if (r != 0)
+      return 11;
+    if (bye)
+      break;
+  }
+  conc_conn_close(&pipe_b);
+  return 0;
+}
+
+START_TEST(pipe_round_trip) {
+  int fds = fd_count();
+  ck_assert_int_eq(conc_pipe_open(&pipe_a, &pipe_b), 0);
+  conc_process p = {0};
+  ck_assert_int_eq(conc_process_start(&p, echo_main, NULL, NULL), 0);
+  ck_assert_int_eq(conc_conn_close(&pipe_b), 0);
+  size_t sizes[] = {0, 1, 100, 1 << 20};
+  unsigned char *big = malloc(1 << 20);
+  for (size_t i = 0; i < (1u << 20); i++)
+    big[i] = (unsigned char)(i * 13);
+  for (size_t k = 0; k < 4; k++) {
+    ck_assert_int_eq(conc_conn_send(&pipe_a, big, sizes[k], 30), 0);
+    void *m;
+    size_t n;
+    ck_assert_int_eq(conc_conn_recv(&pipe_a, &m, &n, 30), 0);
+    ck_assert_uint_eq(n, sizes[k]);
+    ck_assert(memcmp(m, big, n) == 0);
+    conc_queue_msg_free(m);
+  }
+  free(big);
+  ck_assert_int_eq(conc_conn_send(&pipe_a, "bye", 3, 30), 0);
+  void *m;
+  size_t n;
+  ck_assert_int_eq(conc_conn_recv(&pipe_a, &m, &n, 30), 0);
+  conc_queue_msg_free(m);
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  int code;
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 0);
+  /* the peer is gone: receive says closed; send says closed, no SIGPIPE
+   * (the test process keeps SIGPIPE's default action: it would die) */
+  ck_assert_int_eq(conc_conn_recv(&pipe_a, &m, &n, 30), CONC_ECLOSED);
+  ck_assert_int_eq(conc_conn_send(&pipe_a, "x", 1, 30), CONC_ECLOSED);
+  ck_assert_int_eq(conc_conn_close(&pipe_a), 0);
+  ck_assert_int_eq(fd_count(), fds);
+}
+END_TEST
+
+START_TEST(pipe_timeouts_and_bad_input) {
+  conc_conn a, b;
+  memset(&a, 0, sizeof a);
+  ck_assert_int_eq(conc_pipe_open(NULL, &b), CONC_EINVAL);
+  ck_assert_int_eq(conc_pipe_open(&a, &b), 0);
+  void *m;
+  size_t n;
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_conn_recv(&a, &m, &n, 0.05), CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.05);
+  ck_assert_int_eq(conc_conn_recv(&a, &m, &n, 0), CONC_ETIMEDOUT);
+  /* fill the socket buffer: a send that cannot start times out */
+  static unsigned char chunk[4096]; /* well under the buffer's free part */
+  int r;
+  do
+    r = conc_conn_send(&a, chunk, sizeof chunk, 0);
+  while (r == 0);
+  ck_assert_int_eq(r, CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_conn_send(NULL, "x", 1, 0), CONC_EINVAL);
+  ck_assert_int_eq(conc_conn_send(&a, NULL, 1, 0), CONC_EINVAL);
+  ck_assert_int_eq(conc_conn_recv(&a, NULL, &n, 0), CONC_EINVAL);
+  ck_assert_int_eq(conc_conn_close(&a), 0);
+  ck_assert_int_eq(conc_conn_close(&a), CONC_EINVAL);
+  ck_assert_int_eq(conc_conn_close(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_conn_send(&a, "x", 1, 0), CONC_ECLOSED);
+  ck_assert_int_eq(conc_conn_recv(&a, &m, &n, 0), CONC_ECLOSED);
+  /* b still holds the messages sent before a closed, then says closed */
+  size_t got = 0;
+  while ((r = conc_conn_recv(&b, &m, &n, 0)) == 0) {
+    ck_assert_uint_eq(n, sizeof chunk);
+    conc_queue_msg_free(m);
+    got++;
+  }
+  ck_assert_int_eq(r, CONC_ECLOSED);
+  ck_assert_uint_gt(got, 0);
+  ck_assert_int_eq(conc_conn_close(&b), 0);
+}
+END_TEST
+
+/* A peer that is not a conc_conn sends a length no conc peer would. */
+START_TEST(pipe_garbage_length) {
+  conc_conn a, b;
+  ck_assert_int_eq(conc_pipe_open(&a, &b), 0);
+  uint64_t junk = UINT64_MAX;
+  int fd = -1;
+  memcpy(&fd, &a, sizeof fd); /* src/process.c stores fd + 1 */
+  fd -= 1;
+  ck_assert_int_eq(write(fd, &junk, sizeof junk), (ssize_t)sizeof junk);
+  void *m;
+  size_t n;
+  ck_assert_int_eq(conc_conn_recv(&b, &m, &n, 30), CONC_ERANGE);
+  conc_conn_close(&a);
+  conc_conn_close(&b);
+}
+END_TEST
+
 CONC_TEST_MAIN("process", process_exit_code, process_signal_exit,
                process_timeout_terminate_kill, process_bad_input,
                process_many_no_fd_leak,
                process_daemon_dies_with_killed_parent,
-               process_non_daemon_survives_parent
+               process_non_daemon_survives_parent, pipe_round_trip,
+               pipe_timeouts_and_bad_input, pipe_garbage_length
 #ifndef CONC_TEST_TSAN
                ,
                process_daemon_from_exited_thread

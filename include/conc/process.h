@@ -40,8 +40,8 @@
  *
  * A conc_process is caller-allocated storage; conc never frees it.
  * Thread safety: any thread may call any function on a started process;
- * calls on one conc_process are serialised internally.  Only
- * conc_process_join blocks.
+ * calls on one conc_process are serialised internally.  Of the process
+ * calls only conc_process_join blocks; conc_conn_send / _recv block.
  */
 #ifndef CONC_PROCESS_H
 #define CONC_PROCESS_H
@@ -108,6 +108,50 @@ CONC_EXTERN int conc_process_kill(conc_process *p);
 /* The child's process id (still valid after it was reaped, for logs), or
  * 0 if p was never started. */
 CONC_EXTERN int conc_process_pid(const conc_process *p);
+
+/* ---- Pipe (multiprocessing.Pipe): two connected ends ---- */
+
+/* One end of a pipe: caller-allocated, zero-filled storage is "closed".
+ * Create both ends with conc_pipe_open before forking; each process then
+ * closes the end it does not use (or both, when done).  Messages are
+ * framed (each receive returns one whole message, any size) and flow both
+ * ways over a Unix stream socket pair.  Meant for small control messages:
+ * large payloads belong in conc_queue or conc_shm.
+ *
+ * Writes never raise SIGPIPE (MSG_NOSIGNAL): a peer that closed its end or
+ * died gives CONC_ECLOSED.  Timeouts bound the wait for a message to start
+ * (room to send / first byte to receive); once a message has started it is
+ * sent or received whole, unless the peer goes away (CONC_ECLOSED, the
+ * part received is dropped).  One sender and one receiver at a time per
+ * end (use a conc_lock to share an end between threads). */
+typedef struct conc_conn {
+  union {
+    unsigned char bytes[8];
+    int align_i_;
+  } opaque_;
+} conc_conn;
+
+/* Open a pipe: *a and *b are its two ends (descriptors close-on-exec).
+ * Returns 0, CONC_EINVAL (NULL), or -errno (e.g. -EMFILE). */
+CONC_EXTERN int conc_pipe_open(conc_conn *a, conc_conn *b);
+
+/* Send msg[0..len) as one message.  Returns 0, CONC_ETIMEDOUT (nothing was
+ * sent), CONC_ECLOSED (the peer end is closed, or this one), CONC_EINVAL.
+ * Blocks. */
+CONC_EXTERN int conc_conn_send(conc_conn *c, const void *msg, size_t len,
+                               double timeout);
+
+/* Receive one message: *msg (conc's allocator, never NULL; free with
+ * conc_queue_msg_free) and *len.  Returns 0, CONC_ETIMEDOUT (no message
+ * started), CONC_ECLOSED (the peer closed its end and nothing is left),
+ * CONC_ENOMEM (the message was read and dropped), CONC_ERANGE (a length
+ * no conc peer sends: the other end is not a conc_conn), CONC_EINVAL.
+ * Blocks. */
+CONC_EXTERN int conc_conn_recv(conc_conn *c, void **msg, size_t *len,
+                               double timeout);
+
+/* Close this end.  Returns 0 or CONC_EINVAL (NULL or already closed). */
+CONC_EXTERN int conc_conn_close(conc_conn *c);
 
 #ifdef __cplusplus
 }
