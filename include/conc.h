@@ -15,5 +15,6 @@
 #include "conc/shm.h"
 #include "conc/process.h"
 #include "conc/queue.h"
+#include "conc/coro.h"
 
 #endif

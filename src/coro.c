@@ -1,0 +1,641 @@
+/* coro.c - the coroutine scheduler: one loop per thread.
+ *
+ * DESIGN
+ * Threads.  A loop belongs to the thread that created it (owner_tid); every
+ * entry point checks it and nothing here locks.  tls_loop names the loop
+ * running on this thread (set by run and by destroy's drain), and
+ * loop->current the coroutine on the CPU.
+ *
+ * Switching.  Coroutines switch only to the loop's own context (main) and
+ * back, through the annotated conc__ctx_jump of ctx.h, so each coroutine's
+ * ASan stack bounds and TSan fiber are maintained there (fiber created by
+ * conc__ctx_make at spawn, destroyed when the finished coroutine is
+ * reaped).  A finished coroutine leaves by conc__ctx_jump_final; the loop
+ * then reaps it (frees its stack) from the main context, never from the
+ * stack being freed.
+ *
+ * States of a coroutine:
+ *   NEW      spawned, in the run queue, never ran
+ *   READY    in the run queue after a wake (wake code decided)
+ *   YIELDED  in the run queue from conc_coro_yield (still a waiting point:
+ *            a cancel sets its wake code to CONC_ECANCELED)
+ *   RUNNING  the current coroutine
+ *   WAITING  parked: maybe in the timer heap (finite deadline), maybe on an
+ *            awaited coroutine's waiter list
+ *   DONE     returned; err/result final
+ * Cancellation: WAITING -> woken with CONC_ECANCELED; YIELDED -> wake code
+ * becomes CONC_ECANCELED; NEW/READY/RUNNING -> cancel_pending, consumed by
+ * the next waiting point; DONE -> nothing.
+ *
+ * Scheduling.  The run queue is FIFO (intrusive singly linked).  One tick
+ * runs the coroutines queued at its start (so a yielding coroutine runs
+ * again only after the others), then moves expired timers to the queue.
+ * Timers live in a binary min-heap on (deadline, sequence): equal
+ * deadlines wake in the order they were set.  With an empty queue the
+ * thread sleeps (clock_nanosleep, absolute) until the earliest deadline;
+ * with no timer either and coroutines left, nothing can wake them (there
+ * is no cross-thread or I/O wake-up yet): run returns CONC_EDEADLK.
+ *
+ * Memory.  A coroutine record has two references: the coroutine's own
+ * (dropped when it is reaped) and the handle's (dropped by
+ * conc_coro_release, or at once for a detached spawn).  The record never
+ * points into the loop after the coroutine finished, so handles may
+ * outlive their loop.  Stacks come from per-size stack pools (stack.h).
+ */
+#include "internal.h"
+#include "conc/coro.h"
+#include "ctx.h"
+#include "stack.h"
+
+#include <time.h>
+
+enum { NEW, READY, YIELDED, RUNNING, WAITING, DONE };
+
+#define NO_HEAP ((size_t)-1)
+
+struct conc_coro {
+  conc__ctx ctx;
+  conc_loop *loop;          /* NULL once finished */
+  conc_coro_fn fn;
+  void *arg;
+  void *result;
+  int err;
+  int state;
+  int wake;                 /* what the current wait returns */
+  bool cancel_pending;
+  int refs;
+  conc_coro *next;          /* run queue */
+  conc_coro *all_prev, *all_next; /* loop's list of unfinished coroutines */
+  /* timer */
+  size_t heap_idx;
+  double deadline;
+  uint64_t seq;
+  /* await */
+  conc_coro *awaited;       /* the coroutine this one waits for */
+  conc_coro *w_prev, *w_next; /* links in awaited->waiters */
+  conc_coro *waiters;
+  conc__stack stack;
+  conc__stack_pool *pool;
+};
+
+typedef struct pool_entry {
+  size_t stack_size;
+  conc__stack_pool *pool;
+  struct pool_entry *next;
+} pool_entry;
+
+struct conc_loop {
+  conc__ctx main;
+  conc_coro *current;
+  conc_coro *rq_head, *rq_tail;
+  size_t rq_len;
+  conc_coro **heap;
+  size_t heap_len, heap_cap;
+  uint64_t seq;
+  conc_coro *all;           /* unfinished coroutines */
+  size_t live;
+  conc_coro *zombie;        /* finished, to reap from main */
+  pool_entry *pools;
+  size_t stack_size;
+  int owner_tid;
+  bool running;
+  bool closing;
+};
+
+static _Thread_local conc_loop *tls_loop;
+
+/* ---- options -------------------------------------------------------- */
+
+void conc_loop_options_init(conc_loop_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+  o->stack_size = 128 * 1024;
+}
+
+void conc_coro_options_init(conc_coro_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+}
+
+/* ---- run queue ------------------------------------------------------ */
+
+static void rq_push(conc_loop *l, conc_coro *c) {
+  c->next = NULL;
+  if (l->rq_tail)
+    l->rq_tail->next = c;
+  else
+    l->rq_head = c;
+  l->rq_tail = c;
+  l->rq_len++;
+}
+
+static conc_coro *rq_pop(conc_loop *l) {
+  conc_coro *c = l->rq_head;
+  if (c) {
+    l->rq_head = c->next;
+    if (!l->rq_head)
+      l->rq_tail = NULL;
+    l->rq_len--;
+    c->next = NULL;
+  }
+  return c;
+}
+
+/* ---- timer heap ----------------------------------------------------- */
+
+static bool heap_less(const conc_coro *a, const conc_coro *b) {
+  return a->deadline < b->deadline ||
+         (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heap_set(conc_loop *l, size_t i, conc_coro *c) {
+  l->heap[i] = c;
+  c->heap_idx = i;
+}
+
+static void heap_up(conc_loop *l, size_t i) {
+  conc_coro *c = l->heap[i];
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!heap_less(c, l->heap[p]))
+      break;
+    heap_set(l, i, l->heap[p]);
+    i = p;
+  }
+  heap_set(l, i, c);
+}
+
+static void heap_down(conc_loop *l, size_t i) {
+  conc_coro *c = l->heap[i];
+  size_t n = l->heap_len;
+  for (;;) {
+    size_t k = 2 * i + 1;
+    if (k >= n)
+      break;
+    if (k + 1 < n && heap_less(l->heap[k + 1], l->heap[k]))
+      k++;
+    if (!heap_less(l->heap[k], c))
+      break;
+    heap_set(l, i, l->heap[k]);
+    i = k;
+  }
+  heap_set(l, i, c);
+}
+
+static int heap_push(conc_loop *l, conc_coro *c, double deadline) {
+  if (l->heap_len == l->heap_cap) {
+    size_t cap = l->heap_cap ? 2 * l->heap_cap : 64;
+    conc_coro **h = conc__realloc(l->heap, cap * sizeof *h);
+    if (!h)
+      return CONC_ENOMEM;
+    l->heap = h;
+    l->heap_cap = cap;
+  }
+  c->deadline = deadline;
+  c->seq = l->seq++;
+  heap_set(l, l->heap_len++, c);
+  heap_up(l, c->heap_idx);
+  return 0;
+}
+
+static void heap_remove(conc_loop *l, conc_coro *c) {
+  size_t i = c->heap_idx;
+  CONC_ASSERT(i < l->heap_len && l->heap[i] == c);
+  c->heap_idx = NO_HEAP;
+  conc_coro *last = l->heap[--l->heap_len];
+  if (i == l->heap_len)
+    return;
+  heap_set(l, i, last);
+  heap_up(l, i);
+  heap_down(l, last->heap_idx);
+}
+
+/* ---- wake / park ---------------------------------------------------- */
+
+static void waiter_unlink(conc_coro *c) {
+  conc_coro *t = c->awaited;
+  if (c->w_prev)
+    c->w_prev->w_next = c->w_next;
+  else
+    t->waiters = c->w_next;
+  if (c->w_next)
+    c->w_next->w_prev = c->w_prev;
+  c->w_prev = c->w_next = NULL;
+  c->awaited = NULL;
+}
+
+/* Make a WAITING coroutine runnable; its wait returns code. */
+static void wake(conc_loop *l, conc_coro *c, int code) {
+  CONC_ASSERT(c->state == WAITING);
+  if (c->heap_idx != NO_HEAP)
+    heap_remove(l, c);
+  if (c->awaited)
+    waiter_unlink(c);
+  c->wake = code;
+  c->state = READY;
+  rq_push(l, c);
+}
+
+/* The calling coroutine, or NULL outside one (callers return CONC_EPERM). */
+static conc_coro *self_or_eperm(void) {
+  conc_loop *l = tls_loop;
+  return l ? l->current : NULL;
+}
+
+/* A waiting point's entry check: a pending cancel (or a closing loop)
+ * makes the wait return CONC_ECANCELED without waiting. */
+static int take_cancel(conc_coro *c) {
+  if (c->cancel_pending || c->loop->closing) {
+    c->cancel_pending = false;
+    return CONC_ECANCELED;
+  }
+  return 0;
+}
+
+/* Park the running coroutine until woken or the deadline (INFINITY: none)
+ * and return the wake code (CONC_ETIMEDOUT at the deadline). */
+static int park(conc_coro *c, double deadline) {
+  conc_loop *l = c->loop;
+  if (deadline != INFINITY) {
+    int err = heap_push(l, c, deadline);
+    if (err)
+      return err;
+  }
+  c->state = WAITING;
+  conc__ctx_jump(&c->ctx, &l->main);
+  return c->wake;
+}
+
+/* ---- coroutine body ------------------------------------------------- */
+
+static void coro_entry(void *p) {
+  conc_coro *c = p;
+  conc_loop *l = c->loop;
+  void *res = NULL;
+  int err = c->fn(c->arg, &res);
+  c->err = err;
+  c->result = res;
+  c->state = DONE;
+  while (c->waiters)
+    wake(l, c->waiters, 0);
+  l->zombie = c;
+  conc__ctx_jump_final(&c->ctx, &l->main);
+}
+
+static void coro_unref(conc_coro *c) {
+  if (--c->refs == 0)
+    conc__free(c);
+}
+
+/* From the main context: free a finished coroutine's stack and fiber. */
+static void reap(conc_loop *l, conc_coro *c) {
+  conc__ctx_destroy(&c->ctx);
+  conc__stack_free(c->pool, &c->stack);
+  if (c->all_prev)
+    c->all_prev->all_next = c->all_next;
+  else
+    l->all = c->all_next;
+  if (c->all_next)
+    c->all_next->all_prev = c->all_prev;
+  c->all_prev = c->all_next = NULL;
+  c->loop = NULL;
+  l->live--;
+  coro_unref(c);
+}
+
+static void run_one(conc_loop *l, conc_coro *c) {
+  if (c->state == NEW)
+    c->wake = 0;
+  c->state = RUNNING;
+  l->current = c;
+  conc__ctx_jump(&l->main, &c->ctx);
+  l->current = NULL;
+  if (l->zombie) {
+    conc_coro *z = l->zombie;
+    l->zombie = NULL;
+    reap(l, z);
+  }
+}
+
+static void sleep_until(double deadline) {
+  double s = floor(deadline);
+  struct timespec ts = {.tv_sec = (time_t)s,
+                        .tv_nsec = (long)((deadline - s) * 1e9)};
+  if (ts.tv_nsec >= 1000000000L)
+    ts.tv_nsec = 999999999L;
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+/* The scheduler proper; returns 0 or CONC_EDEADLK. */
+static int schedule(conc_loop *l) {
+  conc__ctx_init_current(&l->main);
+  while (l->live > 0) {
+    for (size_t n = l->rq_len; n > 0; n--)
+      run_one(l, rq_pop(l));
+    if (l->heap_len > 0) {
+      double now = conc_now();
+      if (l->rq_len == 0 && l->heap[0]->deadline > now) {
+        sleep_until(l->heap[0]->deadline);
+        now = conc_now();
+      }
+      while (l->heap_len > 0 && l->heap[0]->deadline <= now)
+        wake(l, l->heap[0], CONC_ETIMEDOUT);
+    } else if (l->rq_len == 0 && l->live > 0) {
+      return CONC_EDEADLK;
+    }
+  }
+  return 0;
+}
+
+/* ---- loops ---------------------------------------------------------- */
+
+int conc_loop_create(const conc_loop_options *opts, conc_loop **out) {
+  conc_loop_options def;
+  if (!out)
+    return CONC_EINVAL;
+  if (!opts) {
+    conc_loop_options_init(&def);
+    opts = &def;
+  }
+  if (opts->size != sizeof *opts || opts->stack_size > ((size_t)1 << 30))
+    return CONC_EINVAL;
+  conc_loop *l = conc__calloc(1, sizeof *l);
+  if (!l)
+    return CONC_ENOMEM;
+  l->stack_size = opts->stack_size ? opts->stack_size : 128 * 1024;
+  l->owner_tid = conc__gettid();
+  *out = l;
+  return 0;
+}
+
+int conc_loop_run(conc_loop *l) {
+  if (!l)
+    return CONC_EINVAL;
+  if (l->owner_tid != conc__gettid())
+    return CONC_EPERM;
+  if (tls_loop || l->running)
+    return CONC_EBUSY;
+  tls_loop = l;
+  l->running = true;
+  int err = schedule(l);
+  l->running = false;
+  tls_loop = NULL;
+  return err;
+}
+
+static conc__stack_pool *pool_for(conc_loop *l, size_t size, int *err) {
+  for (pool_entry *e = l->pools; e; e = e->next)
+    if (e->stack_size == size)
+      return e->pool;
+  pool_entry *e = conc__malloc(sizeof *e);
+  if (!e) {
+    *err = CONC_ENOMEM;
+    return NULL;
+  }
+  conc__stack_options o;
+  conc__stack_options_init(&o);
+  o.stack_size = size;
+  *err = conc__stack_pool_create(&o, &e->pool);
+  if (*err) {
+    conc__free(e);
+    return NULL;
+  }
+  e->stack_size = size;
+  e->next = l->pools;
+  l->pools = e;
+  return e->pool;
+}
+
+int conc_loop_destroy(conc_loop *l) {
+  if (!l)
+    return CONC_EINVAL;
+  if (l->owner_tid != conc__gettid())
+    return CONC_EPERM;
+  if (l->running || tls_loop)
+    return CONC_EBUSY;
+  if (l->live > 0) {
+    l->closing = true;
+    for (conc_coro *c = l->all; c; c = c->all_next)
+      conc_coro_cancel(c);
+    tls_loop = l;
+    l->running = true;
+    int err = schedule(l);
+    l->running = false;
+    tls_loop = NULL;
+    /* Every wait returns at once while closing: nothing can stay parked. */
+    CONC_MUST(err == 0 && l->live == 0);
+  }
+  while (l->pools) {
+    pool_entry *e = l->pools;
+    l->pools = e->next;
+    conc__stack_pool_destroy(e->pool);
+    conc__free(e);
+  }
+  conc__free(l->heap);
+  conc__free(l);
+  return 0;
+}
+
+/* ---- coroutines ----------------------------------------------------- */
+
+int conc_coro_spawn(conc_loop *l, conc_coro_fn fn, void *arg,
+                    const conc_coro_options *opts, conc_coro **out) {
+  if (!l) {
+    conc_coro *self = self_or_eperm();
+    if (!self)
+      return CONC_EINVAL;
+    l = self->loop;
+  }
+  if (!fn || (opts && (opts->size != sizeof *opts ||
+                       opts->stack_size > ((size_t)1 << 30))))
+    return CONC_EINVAL;
+  if (l->owner_tid != conc__gettid())
+    return CONC_EPERM;
+  if (l->closing)
+    return CONC_ECLOSED;
+  size_t size = opts && opts->stack_size ? opts->stack_size : l->stack_size;
+  int err = 0;
+  conc__stack_pool *pool = pool_for(l, size, &err);
+  if (!pool)
+    return err;
+  conc_coro *c = conc__calloc(1, sizeof *c);
+  if (!c)
+    return CONC_ENOMEM;
+  err = conc__stack_alloc(pool, &c->stack);
+  if (err) {
+    conc__free(c);
+    return err;
+  }
+  c->pool = pool;
+  if (conc__ctx_make(&c->ctx, c->stack.lo, c->stack.size, coro_entry, c) !=
+      0) {
+    conc__stack_free(pool, &c->stack);
+    conc__free(c);
+    return CONC_EINVAL;
+  }
+  c->loop = l;
+  c->fn = fn;
+  c->arg = arg;
+  c->state = NEW;
+  c->heap_idx = NO_HEAP;
+  c->refs = out ? 2 : 1;
+  c->all_next = l->all;
+  if (l->all)
+    l->all->all_prev = c;
+  l->all = c;
+  l->live++;
+  rq_push(l, c);
+  if (out)
+    *out = c;
+  return 0;
+}
+
+void conc_coro_release(conc_coro *h) {
+  if (h)
+    coro_unref(h);
+}
+
+int conc_coro_result(conc_coro *h, void **result) {
+  if (!h)
+    return CONC_EINVAL;
+  if (h->state != DONE)
+    return CONC_EAGAIN;
+  if (result)
+    *result = h->result;
+  return h->err;
+}
+
+int conc_coro_cancel(conc_coro *h) {
+  if (!h)
+    return CONC_EINVAL;
+  conc_loop *l = h->loop;
+  if (!l) /* finished */
+    return 0;
+  if (l->owner_tid != conc__gettid())
+    return CONC_EPERM;
+  switch (h->state) {
+  case WAITING:
+    wake(l, h, CONC_ECANCELED);
+    break;
+  case YIELDED:
+    h->wake = CONC_ECANCELED;
+    break;
+  case NEW:
+  case READY:
+  case RUNNING:
+    h->cancel_pending = true;
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+int conc_coro_await_until(conc_coro *h, double deadline, void **result) {
+  conc_coro *c = self_or_eperm();
+  if (!c)
+    return CONC_EPERM;
+  if (!h || isnan(deadline))
+    return CONC_EINVAL;
+  if (h == c)
+    return CONC_EDEADLK;
+  if (h->state != DONE && h->loop != c->loop)
+    return CONC_EINVAL;
+  int err = take_cancel(c);
+  if (err)
+    return err;
+  if (h->state != DONE) {
+    if (deadline <= conc_now())
+      return CONC_ETIMEDOUT;
+    c->awaited = h;
+    c->w_prev = NULL;
+    c->w_next = h->waiters;
+    if (h->waiters)
+      h->waiters->w_prev = c;
+    h->waiters = c;
+    err = park(c, deadline);
+    if (err) {
+      if (c->awaited) /* heap_push failed */
+        waiter_unlink(c);
+      return err;
+    }
+  }
+  if (result)
+    *result = h->result;
+  return h->err;
+}
+
+int conc_coro_await(conc_coro *h, double timeout, void **result) {
+  return conc_coro_await_until(h, conc__deadline(timeout), result);
+}
+
+int conc_coro_yield(void) {
+  conc_coro *c = self_or_eperm();
+  if (!c)
+    return CONC_EPERM;
+  int err = take_cancel(c);
+  if (err)
+    return err;
+  conc_loop *l = c->loop;
+  c->wake = 0;
+  c->state = YIELDED;
+  rq_push(l, c);
+  conc__ctx_jump(&c->ctx, &l->main);
+  return c->wake;
+}
+
+int conc_coro_sleep_until(double deadline) {
+  conc_coro *c = self_or_eperm();
+  if (!c)
+    return CONC_EPERM;
+  if (isnan(deadline))
+    return CONC_EINVAL;
+  if (deadline == INFINITY) {
+    int err = take_cancel(c);
+    return err ? err : park(c, INFINITY);
+  }
+  if (deadline <= conc_now())
+    return conc_coro_yield();
+  int err = take_cancel(c);
+  if (err)
+    return err;
+  err = park(c, deadline);
+  return err == CONC_ETIMEDOUT ? 0 : err;
+}
+
+int conc_coro_sleep(double seconds) {
+  if (!self_or_eperm())
+    return CONC_EPERM;
+  if (seconds < 0 || isnan(seconds))
+    return CONC_EINVAL;
+  return conc_coro_sleep_until(conc_now() + seconds);
+}
+
+conc_coro *conc_coro_self(void) { return self_or_eperm(); }
+
+int conc_coro_run(conc_coro_fn fn, void *arg, void **result) {
+  if (!fn)
+    return CONC_EINVAL;
+  if (tls_loop)
+    return CONC_EBUSY;
+  conc_loop *l = NULL;
+  int err = conc_loop_create(NULL, &l);
+  if (err)
+    return err;
+  conc_coro *h = NULL;
+  err = conc_coro_spawn(l, fn, arg, NULL, &h);
+  if (err) {
+    conc_loop_destroy(l);
+    return err;
+  }
+  int rerr = conc_loop_run(l);
+  conc_loop_destroy(l);
+  err = conc_coro_result(h, result);
+  conc_coro_release(h);
+  return rerr ? rerr : err;
+}
