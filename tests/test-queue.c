@@ -311,6 +311,65 @@ START_TEST(queue_cross_process_large_messages) {
 }
 END_TEST
 
+/* Two producers and two consumers, small and streamed messages mixed: every
+ * message arrives exactly once, whole. */
+START_TEST(queue_many_to_many) {
+  conc_queue *q = make_queue(2048, 0);
+  enum { PER = 500, MAXLEN = 6000 };
+  conc_shm shm = {0};
+  ck_assert_int_eq(conc_shm_create_anon(&shm, 2 * sizeof(long long) * 2), 0);
+  long long *res = conc_shm_addr(&shm); /* [sum, count] per consumer */
+  pid_t cons[2], prod[2];
+  for (int c = 0; c < 2; c++) {
+    cons[c] = fork();
+    ck_assert_int_ge(cons[c], 0);
+    if (cons[c] == 0) {
+      long long sum = 0, cnt = 0;
+      for (;;) {
+        void *m;
+        size_t n;
+        int r = conc_queue_get(q, &m, &n, 60);
+        if (r == CONC_ECLOSED)
+          break;
+        CHILD_CHECK(r == 0);
+        unsigned i;
+        CHILD_CHECK(n >= 4);
+        memcpy(&i, m, 4);
+        CHILD_CHECK(n == len4(i, MAXLEN) && check_msg(m, n, i));
+        sum += i;
+        cnt++;
+        conc_queue_msg_free(m);
+      }
+      res[2 * c] = sum;
+      res[2 * c + 1] = cnt;
+      conc_queue_destroy(q);
+      _exit(0);
+    }
+  }
+  for (int p = 0; p < 2; p++) {
+    prod[p] = fork();
+    ck_assert_int_ge(prod[p], 0);
+    if (prod[p] == 0) {
+      produce(q, (unsigned)p * PER, (unsigned)(p + 1) * PER, MAXLEN);
+      conc_queue_destroy(q);
+      _exit(0);
+    }
+  }
+  for (int p = 0; p < 2; p++)
+    child_ok(prod[p]);
+  ck_assert_int_eq(conc_queue_close(q), 0);
+  for (int c = 0; c < 2; c++)
+    child_ok(cons[c]);
+  long long want = 0;
+  for (unsigned i = 0; i < 2 * PER; i++)
+    want += i;
+  ck_assert_int_eq(res[0] + res[2], want);
+  ck_assert_int_eq(res[1] + res[3], 2 * PER);
+  ck_assert_int_eq(conc_shm_close(&shm), 0);
+  conc_queue_destroy(q);
+}
+END_TEST
+
 START_TEST(queue_checksum_100k) {
   conc_queue *q = make_queue(1 << 16, 0);
   checksum_run(q, 2, 100000, 64);
@@ -466,4 +525,5 @@ END_TEST
 CONC_TEST_MAIN("queue", queue_put_get_basic, queue_bounded, queue_close,
                queue_close_wakes_other_process, queue_bad_input,
                queue_enomem_keeps_message, queue_cross_process_large_messages,
-               queue_checksum_100k, queue_peer_killed_at_each_step)
+               queue_many_to_many, queue_checksum_100k,
+               queue_peer_killed_at_each_step)
