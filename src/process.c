@@ -264,24 +264,31 @@ int conc_process_join(conc_process *p, double timeout) {
     int st = pp->state;
     if (st == ST_RUNNING && try_reap(pp))
       st = ST_REAPED;
-    int fd = pp->pidfd;
+    double now = conc_now();
+    /* a private duplicate: another thread may reap and close pidfd while
+     * we poll, and its number could be reused by an unrelated file */
+    int fd = -1;
+    if (st == ST_RUNNING && now < deadline)
+      fd = fcntl(pp->pidfd, F_DUPFD_CLOEXEC, 0);
     unlock(pp);
     if (st == ST_NONE)
       return CONC_EINVAL;
     if (st == ST_REAPED)
       return 0;
-    double now = conc_now();
     if (now >= deadline)
       return CONC_ETIMEDOUT;
+    if (fd < 0) { /* no descriptor to spare (EMFILE): poll in slices */
+      conc_sleep(0.01);
+      continue;
+    }
     int ms = -1;
     if (deadline != INFINITY) {
       double w = ceil((deadline - now) * 1e3);
       ms = w > 1e9 ? 1000000000 : (int)w;
     }
-    /* Another thread may reap and close fd meanwhile; a poll on a closed
-     * or reused descriptor only ends early, and the loop re-checks. */
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     poll(&pf, 1, ms);
+    close(fd);
   }
 }
 

@@ -305,6 +305,43 @@ START_TEST(process_daemon_from_exited_thread) {
 END_TEST
 #endif
 
+/* Several threads join one process at once: all see it end. */
+static conc_process shared_proc;
+static void *joiner(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)conc_process_join(&shared_proc, 60);
+}
+
+START_TEST(process_concurrent_join) {
+  int fds = fd_count();
+  int pf[2], rf[2];
+  ck_assert_int_eq(pipe(pf), 0);
+  ck_assert_int_eq(pipe(rf), 0);
+  ready_fd = rf[1];
+  memset(&shared_proc, 0, sizeof shared_proc);
+  ck_assert_int_eq(conc_process_start(&shared_proc, wait_pipe, pf, NULL), 0);
+  char c;
+  ck_assert_int_eq(read(rf[0], &c, 1), 1);
+  conc_thread t[3];
+  memset(t, 0, sizeof t);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(conc_thread_start(&t[i], joiner, NULL, NULL), 0);
+  close(pf[1]); /* the child ends */
+  for (int i = 0; i < 3; i++) {
+    void *r = NULL;
+    ck_assert_int_eq(conc_thread_join(&t[i], -1, &r), 0);
+    ck_assert_int_eq((int)(intptr_t)r, 0);
+  }
+  int code;
+  ck_assert_int_eq(conc_process_exitcode(&shared_proc, &code), 0);
+  ck_assert_int_eq(code, 3);
+  close(pf[0]);
+  close(rf[0]);
+  close(rf[1]);
+  ck_assert_int_eq(fd_count(), fds);
+}
+END_TEST
+
 /* ---- pipe ---- */
 
 static conc_conn pipe_a, pipe_b;
@@ -429,7 +466,8 @@ CONC_TEST_MAIN("process", process_exit_code, process_signal_exit,
                process_timeout_terminate_kill, process_bad_input,
                process_many_no_fd_leak,
                process_daemon_dies_with_killed_parent,
-               process_non_daemon_survives_parent, pipe_round_trip,
+               process_non_daemon_survives_parent, process_concurrent_join,
+               pipe_round_trip,
                pipe_timeouts_and_bad_input, pipe_garbage_length
 #ifndef CONC_TEST_TSAN
                ,
