@@ -248,7 +248,44 @@ START_TEST(example_pool_extras) {
 }
 END_TEST
 
+
+/* The seed's scan -> download pipeline: two processes and a conc queue. */
+START_TEST(example_proc_pipeline) {
+  lines l = run_example("proc-pipeline", "");
+  ck_assert_uint_eq(l.n, 53);
+  size_t downloaded = 0;
+  for (size_t i = 0; i < l.n; i++)
+    downloaded += strncmp(l.v[i], "downloaded https://img.example/", 31) == 0;
+  ck_assert_uint_eq(downloaded, 50);
+  ck_assert_str_eq(l.v[50], "downloader: 50 images, 294191 bytes");
+  ck_assert_str_eq(l.v[51], "scanner: 20 pages, 50 image addresses queued");
+  ck_assert_str_eq(l.v[52], "main: scanner exited 0, downloader exited 0");
+  lines_free(&l);
+}
+END_TEST
+
+/* The seed's proxy pool: a fetcher and a validator process. */
+START_TEST(example_proc_proxy_pool) {
+  lines l = run_example("proc-proxy-pool", "");
+  ck_assert_uint_ge(l.n, 8);
+  size_t keep = 0, reject = 0, pool_line = l.n;
+  for (size_t i = 0; i < l.n; i++) {
+    keep += strncmp(l.v[i], "validator: keep", 15) == 0;
+    reject += strncmp(l.v[i], "validator: reject", 17) == 0;
+    if (strncmp(l.v[i], "pool: ", 6) == 0)
+      pool_line = i;
+  }
+  ck_assert_uint_eq(keep, 6);
+  ck_assert_uint_gt(reject, 0);
+  ck_assert_uint_lt(pool_line, l.n);
+  ck_assert_str_eq(l.v[pool_line], "pool: 6 valid proxies");
+  ck_assert_uint_eq(l.n, pool_line + 1 + 6);
+  lines_free(&l);
+}
+END_TEST
+
 CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_pool_names, example_pool_callback, example_pool_map,
                example_futures_primes, example_futures_as_completed,
-               example_wait_first_completed, example_pool_extras)
+               example_wait_first_completed, example_pool_extras,
+               example_proc_pipeline, example_proc_proxy_pool)

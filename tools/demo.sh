@@ -138,12 +138,21 @@ say "progress display (on stderr), a task past its deadline, a running task"
 say "stopped on request, a priority, and the pool's statistics."
 show pool-extras
 
-heading "多进程: ProcessPoolExecutor"
-say "Not built yet: conc's process pool (same executor interface) is to come."
+heading "多进程: processes and a queue between them"
+say "conc_process_start runs a function in a child process (pidfd-tracked;"
+say "a daemon child never outlives its parent), and conc_queue carries byte"
+say "messages between processes through shared memory.  The process pool"
+say "(ProcessPoolExecutor, the same executor interface) is still to come."
 
-heading "什么时候用多进程，什么时候用多线程"
-say "Threads for many similar tasks sharing data; processes for independent"
-say "jobs that must be isolated.  The process side of conc is not built yet."
+heading "什么时候用多进程: one process scans image addresses, another downloads"
+say "The seed's crawler design on local data: a scanner process queues image"
+say "addresses, a downloader process fetches and checksums them."
+show proc-pipeline 4 3
+
+heading "什么时候用多进程: a proxy pool (fetch, then validate)"
+say "A fetcher process reads candidate proxies, a validator process checks"
+say "each one; the valid ones are kept in a pool in shared memory."
+show proc-proxy-pool 6 8
 
 heading "协程"
 say "Not built yet: coroutines (and the crawler built on them) are to come."
