@@ -53,8 +53,16 @@ enum { NEW, READY, YIELDED, RUNNING, WAITING, DONE };
 
 #define NO_HEAP ((size_t)-1)
 
+typedef struct local {
+  const void *key;
+  void *value;
+  void (*dtor)(void *);
+  struct local *next;
+} local;
+
 struct conc_coro {
   conc__ctx ctx;
+  local *locals;            /* coroutine-local values */
   conc_loop *loop;          /* NULL once finished */
   conc_coro_fn fn;
   void *arg;
@@ -73,7 +81,7 @@ struct conc_coro {
   /* await */
   conc_coro *awaited;       /* the coroutine this one waits for */
   conc_coro *w_prev, *w_next; /* links in awaited->waiters */
-  conc_coro *waiters;
+  conc_coro *waiters, *waiters_tail; /* FIFO: woken in await order */
   conc__stack stack;
   conc__stack_pool *pool;
 };
@@ -224,6 +232,8 @@ static void waiter_unlink(conc_coro *c) {
     t->waiters = c->w_next;
   if (c->w_next)
     c->w_next->w_prev = c->w_prev;
+  else
+    t->waiters_tail = c->w_prev;
   c->w_prev = c->w_next = NULL;
   c->awaited = NULL;
 }
@@ -277,6 +287,13 @@ static void coro_entry(void *p) {
   conc_loop *l = c->loop;
   void *res = NULL;
   int err = c->fn(c->arg, &res);
+  while (c->locals) {
+    local *e = c->locals;
+    c->locals = e->next;
+    if (e->dtor && e->value)
+      e->dtor(e->value);
+    conc__free(e);
+  }
   c->err = err;
   c->result = res;
   c->state = DONE;
@@ -553,11 +570,13 @@ int conc_coro_await_until(conc_coro *h, double deadline, void **result) {
     if (deadline <= conc_now())
       return CONC_ETIMEDOUT;
     c->awaited = h;
-    c->w_prev = NULL;
-    c->w_next = h->waiters;
-    if (h->waiters)
-      h->waiters->w_prev = c;
-    h->waiters = c;
+    c->w_next = NULL;
+    c->w_prev = h->waiters_tail;
+    if (h->waiters_tail)
+      h->waiters_tail->w_next = c;
+    else
+      h->waiters = c;
+    h->waiters_tail = c;
     err = park(c, deadline);
     if (err) {
       if (c->awaited) /* heap_push failed */
@@ -617,6 +636,62 @@ int conc_coro_sleep(double seconds) {
 }
 
 conc_coro *conc_coro_self(void) { return self_or_eperm(); }
+
+/* ---- coroutine-local values ----------------------------------------- */
+
+static local **local_find(conc_coro *c, const void *key) {
+  local **p = &c->locals;
+  while (*p && (*p)->key != key)
+    p = &(*p)->next;
+  return p;
+}
+
+int conc_coro_local_set(const void *key, void *value, void (*dtor)(void *)) {
+  conc_coro *c = self_or_eperm();
+  if (!c)
+    return CONC_EPERM;
+  if (!key)
+    return CONC_EINVAL;
+  local **p = local_find(c, key);
+  local *e = *p;
+  void *old = NULL;
+  void (*old_dtor)(void *) = NULL;
+  if (!e) {
+    if (!value)
+      return 0;
+    e = conc__malloc(sizeof *e);
+    if (!e)
+      return CONC_ENOMEM;
+    e->key = key;
+    e->next = c->locals;
+    c->locals = e;
+  } else {
+    old = e->value;
+    old_dtor = e->dtor;
+  }
+  if (value) {
+    e->value = value;
+    e->dtor = dtor;
+  } else {
+    *p = e->next; /* unlinked before the dtor runs: it may set again */
+    conc__free(e);
+  }
+  /* Last, so that the dtor sees a consistent list. */
+  if (old && old != value && old_dtor)
+    old_dtor(old);
+  return 0;
+}
+
+int conc_coro_local_get(const void *key, void **value) {
+  conc_coro *c = self_or_eperm();
+  if (!c)
+    return CONC_EPERM;
+  if (!key || !value)
+    return CONC_EINVAL;
+  local *e = *local_find(c, key);
+  *value = e ? e->value : NULL;
+  return e ? 0 : CONC_ENOENT;
+}
 
 int conc_coro_run(conc_coro_fn fn, void *arg, void **result) {
   if (!fn)

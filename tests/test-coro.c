@@ -194,8 +194,10 @@ START_TEST(coro_sleep_order) {
   tr_reset();
   conc_loop *l = new_loop();
   double t0 = conc_now();
-  sl s[] = {{0.06, "c", t0}, {0.02, "a", t0}, {0.04, "b", t0},
-            {0.0, "0", t0},  {0.05, "B", t0}, {-1.0, "P", t0}};
+  /* Gaps of 40 ms or more: a slow first tick (sanitizers, load) cannot
+   * reorder them. */
+  sl s[] = {{0.18, "c", t0}, {0.02, "a", t0}, {0.06, "b", t0},
+            {0.0, "0", t0},  {0.12, "B", t0}, {-1.0, "P", t0}};
   ck_assert_int_eq(conc_coro_spawn(l, sleeper, &s[0], NULL, NULL), 0);
   ck_assert_int_eq(conc_coro_spawn(l, sleeper, &s[1], NULL, NULL), 0);
   ck_assert_int_eq(conc_coro_spawn(l, sleeper, &s[2], NULL, NULL), 0);
@@ -205,7 +207,7 @@ START_TEST(coro_sleep_order) {
   ck_assert_int_eq(conc_coro_spawn(l, sleeper_until, &s[5], NULL, NULL), 0);
   ck_assert_int_eq(conc_loop_run(l), 0);
   ck_assert_str_eq(trace, "0PabBc");
-  ck_assert(conc_now() - t0 >= 0.06);
+  ck_assert(conc_now() - t0 >= 0.18);
   ck_assert_int_eq(conc_loop_destroy(l), 0);
 }
 END_TEST
@@ -557,6 +559,104 @@ START_TEST(loop_destroy_suspended) {
 }
 END_TEST
 
+/* ---- coroutine-local values ---- */
+
+static char key_a, key_b;
+static int freed;
+
+static void count_free(void *p) {
+  freed++;
+  free(p);
+}
+
+static int locals_body(void *arg, void **result) {
+  void *v = (void *)1;
+  ck_assert_int_eq(conc_coro_local_get(&key_a, &v), CONC_ENOENT);
+  ck_assert_ptr_null(v);
+  ck_assert_int_eq(conc_coro_local_get(NULL, &v), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_local_set(NULL, arg, NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_local_set(&key_a, arg, NULL), 0);
+  int *owned = malloc(sizeof *owned);
+  *owned = (int)(intptr_t)arg;
+  ck_assert_int_eq(conc_coro_local_set(&key_b, owned, count_free), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0); /* the other one sets its own */
+  ck_assert_int_eq(conc_coro_local_get(&key_a, &v), 0);
+  ck_assert_ptr_eq(v, arg);
+  ck_assert_int_eq(conc_coro_local_get(&key_b, &v), 0);
+  ck_assert_int_eq(*(int *)v, (int)(intptr_t)arg);
+  /* Same value again: no dtor; a new value: the old one is freed. */
+  ck_assert_int_eq(conc_coro_local_set(&key_b, owned, count_free), 0);
+  int before = freed;
+  int *owned2 = malloc(sizeof *owned2);
+  *owned2 = 0;
+  ck_assert_int_eq(conc_coro_local_set(&key_b, owned2, count_free), 0);
+  ck_assert_int_eq(freed, before + 1);
+  /* Removing key_a (no dtor); key_b stays, freed when the coroutine ends. */
+  ck_assert_int_eq(conc_coro_local_set(&key_a, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_local_get(&key_a, &v), CONC_ENOENT);
+  ck_assert_int_eq(conc_coro_local_set(&key_a, NULL, NULL), 0);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_locals) {
+  void *v = NULL;
+  ck_assert_int_eq(conc_coro_local_get(&key_a, &v), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_local_set(&key_a, &v, NULL), CONC_EPERM);
+  freed = 0;
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_spawn(l, locals_body, (void *)1, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, locals_body, (void *)2, NULL, NULL), 0);
+  ck_assert_int_eq(conc_loop_run(l), 0);
+  ck_assert_int_eq(freed, 4); /* two replaced, two at the end */
+  ck_assert_int_eq(conc_loop_destroy(l), 0);
+}
+END_TEST
+
+/* Cancel a coroutine that was woken (READY) before it ran again: the
+ * cancel waits for its next waiting point.  Awaiters wake in the order
+ * they started waiting, all queued by the finishing coroutine. */
+static conc_coro *ready_target, *ready_gate;
+static int gate_body(void *arg, void **result) {
+  (void)arg;
+  tr("g");
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  *result = NULL;
+  return 0;
+}
+static int ready_body(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(conc_coro_await(ready_gate, -1, NULL), 0);
+  tr("b");
+  ck_assert_int_eq(conc_coro_yield(), CONC_ECANCELED);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  *result = NULL;
+  return 0;
+}
+static int ready_canceller(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(conc_coro_await(ready_gate, -1, NULL), 0);
+  tr("c");
+  ck_assert_int_eq(conc_coro_cancel(ready_target), 0);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_cancel_ready) {
+  tr_reset();
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_spawn(l, ready_canceller, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, ready_body, NULL, NULL, &ready_target), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, gate_body, NULL, NULL, &ready_gate), 0);
+  ck_assert_int_eq(conc_loop_run(l), 0);
+  ck_assert_str_eq(trace, "gcb");
+  ck_assert_int_eq(conc_coro_result(ready_target, NULL), 0);
+  conc_coro_release(ready_target);
+  conc_coro_release(ready_gate);
+  ck_assert_int_eq(conc_loop_destroy(l), 0);
+}
+END_TEST
+
 /* ---- floating-point control state ---- */
 
 static int fp_up(void *arg, void **result) {
@@ -643,4 +743,4 @@ CONC_TEST_MAIN("coro", coro_run_result, coro_spawn_await, coro_many_waiters,
                coro_cancel_yield, coro_cancel_await, coro_cancel_before_start,
                coro_await_timeout, coro_eperm_outside, coro_bad_args,
                coro_enomem, loop_deadlock_destroy, loop_destroy_suspended,
-               coro_fp_isolation, coro_many)
+               coro_fp_isolation, coro_many, coro_locals, coro_cancel_ready)

@@ -158,6 +158,27 @@ CONC_EXTERN int conc_coro_sleep_until(double deadline);
  * outside a coroutine.  Never fails. */
 CONC_EXTERN conc_coro *conc_coro_self(void);
 
+/* ---- coroutine-local values ----------------------------------------- */
+
+/* Coroutine-local values, keyed by the address of any object of yours (a
+ * static variable, say: its address is unique).  Each coroutine has its own
+ * values; a spawned coroutine starts with none (nothing is inherited).
+ *
+ * conc_coro_local_set stores value under key for the calling coroutine.
+ * The entry owns value when dtor is given: dtor(value) runs when the
+ * entry is replaced by another value, removed (value NULL), or when the
+ * coroutine finishes (on its own stack, after its function returned and
+ * before its awaiters wake; dtor must not wait).  Returns 0, CONC_EINVAL
+ * for a NULL key, CONC_ENOMEM (nothing changed then), CONC_EPERM outside a
+ * coroutine.  Coroutine only; never blocks. */
+CONC_EXTERN int conc_coro_local_set(const void *key, void *value,
+                                    void (*dtor)(void *));
+
+/* The calling coroutine's value under key in *value.  Returns 0,
+ * CONC_ENOENT (no value under key: *value set to NULL), CONC_EINVAL for a
+ * NULL key or value, CONC_EPERM outside a coroutine.  Coroutine only. */
+CONC_EXTERN int conc_coro_local_get(const void *key, void **value);
+
 /* asyncio.run: create a loop with default options on this thread, run
  * fn(arg) on it until it and every coroutine it spawned have finished,
  * destroy the loop.  Returns fn's return code with *result (may be NULL)
