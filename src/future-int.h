@@ -69,9 +69,11 @@ conc_future *conc__future_new_task(conc_fn fn, void *arg, uint32_t refs);
 /* Run a pending task-bound future on the calling thread: PENDING->RUNNING,
  * deadline check, fn, completion.  A cancelled future is left alone.  The
  * caller keeps its reference (and drops it afterwards).  Returns the
- * outcome, or CONC__SKIPPED if the future was cancelled before it ran. */
+ * outcome, or CONC__SKIPPED if the future was cancelled before it ran.
+ * With FF_TIMED, *submitted receives the submit time once the task has
+ * started (before that a cancel may overwrite it). */
 #define CONC__SKIPPED 1
-int conc__future_run(conc_future *f);
+int conc__future_run(conc_future *f, double *submitted);
 
 /* Complete a pending or running future with an outcome (not 0) and a
  * message (taken over; may be NULL).  Returns false if it was already done

@@ -295,7 +295,7 @@ int conc_future_stop(conc_future *f) {
 
 /* ---- running a task ---- */
 
-int conc__future_run(conc_future *f) {
+int conc__future_run(conc_future *f, double *submitted) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   for (;;) {
     if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING)) {
@@ -308,6 +308,8 @@ int conc__future_run(conc_future *f) {
             memory_order_relaxed))
       break;
   }
+  if ((f->flags & FF_TIMED) && submitted)
+    *submitted = f->u.submitted; /* ours now: nobody else writes u */
   if ((f->flags & FF_DEADLINE) && conc_now() > f->u.deadline) {
     conc__future_fail(f, CONC_EDEADLINE, 0,
                       conc__strdup("deadline passed before the task started"));

@@ -513,14 +513,14 @@ static void run(worker *w, conc_future *f) {
     conc_future_release(f);
     return;
   }
-  double t0 = 0;
-  if (f->flags & FF_TIMED) {
+  double t0 = 0, submitted = NAN;
+  if (f->flags & FF_TIMED)
     t0 = conc_now();
-    hist_add(w->hist_wait, t0 - f->u.submitted);
-  }
   conc_future *prev = atomic_load_explicit(&w->current, memory_order_relaxed);
   atomic_store_explicit(&w->current, f, memory_order_relaxed);
-  int outcome = conc__future_run(f);
+  int outcome = conc__future_run(f, &submitted);
+  if (!isnan(submitted))
+    hist_add(w->hist_wait, t0 - submitted);
   /* seq_cst: the worker's half of the scan Dekker pair */
   atomic_store_explicit(&w->current, prev, memory_order_seq_cst);
   while (CONC_UNLIKELY(atomic_load_explicit(&p->scanning, memory_order_seq_cst)))
