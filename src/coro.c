@@ -110,7 +110,10 @@ struct conc_loop {
   bool closing;
 };
 
-static _Thread_local conc_loop *tls_loop;
+/* initial-exec: one static-TLS slot, no __tls_get_addr call per access
+ * (the library object files are PIC for the shared build). */
+static _Thread_local conc_loop *tls_loop
+    __attribute__((tls_model("initial-exec")));
 
 /* ---- options -------------------------------------------------------- */
 
