@@ -6,8 +6,9 @@
  * running on this thread (set by run and by destroy's drain), and
  * loop->current the coroutine on the CPU.
  *
- * Switching.  Coroutines switch only to the loop's own context (main) and
- * back, through the annotated conc__ctx_jump of ctx.h, so each coroutine's
+ * Switching.  A waiting coroutine switches straight to the next one of
+ * the current tick (or to the loop's own context, main, when the tick is
+ * over), through the annotated conc__ctx_jump of ctx.h, so each coroutine's
  * ASan stack bounds and TSan fiber are maintained there (fiber created by
  * conc__ctx_make at spawn, destroyed when the finished coroutine is
  * reaped).  A finished coroutine leaves by conc__ctx_jump_final; the loop
@@ -28,8 +29,9 @@
  * the next waiting point; DONE -> nothing.
  *
  * Scheduling.  The run queue is FIFO (intrusive singly linked).  One tick
- * runs the coroutines queued at its start (so a yielding coroutine runs
- * again only after the others), then moves expired timers to the queue.
+ * runs as many coroutines as were queued at its start (tick_left; so a
+ * yielding coroutine runs again only after the others), then main moves
+ * expired timers to the queue.
  * Timers live in a binary min-heap on (deadline, sequence): equal
  * deadlines wake in the order they were set.  With an empty queue the
  * thread sleeps (clock_nanosleep, absolute) until the earliest deadline;
@@ -97,6 +99,7 @@ struct conc_loop {
   conc_coro *current;
   conc_coro *rq_head, *rq_tail;
   size_t rq_len;
+  size_t tick_left;         /* coroutines the current tick may still run */
   conc_coro **heap;
   size_t heap_len, heap_cap;
   uint64_t seq;
@@ -269,6 +272,29 @@ static int take_cancel(conc_coro *c) {
   return 0;
 }
 
+/* Leave the running coroutine c (already queued or parked): switch
+ * straight to the next coroutine of the current tick, or to the main
+ * context when the tick is over.  Returns when c runs again (whoever
+ * resumes it sets it RUNNING and current). */
+static void switch_out(conc_loop *l, conc_coro *c) {
+  /* A tick boundary with no timer armed: main would only start the next
+   * tick (nothing else can wake a coroutine yet), so start it here.  When
+   * an I/O poller joins the loop, a tick boundary must go through main. */
+  if (l->tick_left == 0 && l->heap_len == 0)
+    l->tick_left = l->rq_len;
+  conc_coro *n = l->tick_left > 0 ? l->rq_head : NULL;
+  if (!n) {
+    conc__ctx_jump(&c->ctx, &l->main);
+    return;
+  }
+  l->tick_left--;
+  rq_pop(l);
+  n->state = RUNNING;
+  l->current = n;
+  if (n != c)
+    conc__ctx_jump(&c->ctx, &n->ctx);
+}
+
 /* Park the running coroutine until woken or the deadline (INFINITY: none)
  * and return the wake code (CONC_ETIMEDOUT at the deadline). */
 static int park(conc_coro *c, double deadline) {
@@ -279,7 +305,7 @@ static int park(conc_coro *c, double deadline) {
       return err;
   }
   c->state = WAITING;
-  conc__ctx_jump(&c->ctx, &l->main);
+  switch_out(l, c);
   return c->wake;
 }
 
@@ -327,18 +353,25 @@ static void reap(conc_loop *l, conc_coro *c) {
   coro_unref(c);
 }
 
-static void run_one(conc_loop *l, conc_coro *c) {
-  if (c->state == NEW)
-    c->wake = 0;
-  c->state = RUNNING;
-  l->current = c;
-  conc__ctx_jump(&l->main, &c->ctx);
-  l->current = NULL;
-  if (l->zombie) {
-    conc_coro *z = l->zombie;
-    l->zombie = NULL;
-    reap(l, z);
+/* Run the coroutines queued now, in order.  Coroutines pass the CPU to
+ * each other directly (switch_out) while the tick's budget lasts; control
+ * comes back here when it is spent or a coroutine finished. */
+static void run_tick(conc_loop *l) {
+  l->tick_left = l->rq_len;
+  while (l->tick_left > 0 && l->rq_head) {
+    l->tick_left--;
+    conc_coro *c = rq_pop(l);
+    c->state = RUNNING;
+    l->current = c;
+    conc__ctx_jump(&l->main, &c->ctx);
+    l->current = NULL;
+    if (l->zombie) {
+      conc_coro *z = l->zombie;
+      l->zombie = NULL;
+      reap(l, z);
+    }
   }
+  l->tick_left = 0;
 }
 
 static void sleep_until(double deadline) {
@@ -355,8 +388,7 @@ static void sleep_until(double deadline) {
 static int schedule(conc_loop *l) {
   conc__ctx_init_current(&l->main);
   while (l->live > 0) {
-    for (size_t n = l->rq_len; n > 0; n--)
-      run_one(l, rq_pop(l));
+    run_tick(l);
     if (l->heap_len > 0) {
       double now = conc_now();
       if (l->rq_len == 0 && l->heap[0]->deadline > now) {
@@ -607,7 +639,7 @@ int conc_coro_yield(void) {
   c->wake = 0;
   c->state = YIELDED;
   rq_push(l, c);
-  conc__ctx_jump(&c->ctx, &l->main);
+  switch_out(l, c);
   return c->wake;
 }
 
