@@ -42,7 +42,9 @@
  * (dropped when it is reaped) and the handle's (dropped by
  * conc_coro_release, or at once for a detached spawn).  The record never
  * points into the loop after the coroutine finished, so handles may
- * outlive their loop.  Stacks come from per-size stack pools (stack.h).
+ * outlive their loop.  A record whose last reference goes at reap is kept
+ * on the loop's free list (up to FREE_RECS_MAX) for the next spawn.
+ * Stacks come from per-size stack pools (stack.h).
  */
 #include "internal.h"
 #include "conc/coro.h"
@@ -54,6 +56,7 @@
 enum { NEW, READY, YIELDED, RUNNING, WAITING, DONE };
 
 #define NO_HEAP ((size_t)-1)
+#define FREE_RECS_MAX 4096 /* records a loop keeps for reuse */
 
 typedef struct local {
   const void *key;
@@ -107,6 +110,8 @@ struct conc_loop {
   size_t live;
   conc_coro *zombie;        /* finished, to reap from main */
   pool_entry *pools;
+  conc_coro *free_recs;     /* recycled records (linked by next) */
+  size_t n_free_recs;
   size_t stack_size;
   int owner_tid;
   bool running;
@@ -350,6 +355,14 @@ static void reap(conc_loop *l, conc_coro *c) {
   c->all_prev = c->all_next = NULL;
   c->loop = NULL;
   l->live--;
+  if (c->refs == 1 && l->n_free_recs < FREE_RECS_MAX) {
+    /* Last reference (detached, or handle already released): keep the
+     * record for the next spawn. */
+    c->next = l->free_recs;
+    l->free_recs = c;
+    l->n_free_recs++;
+    return;
+  }
   coro_unref(c);
 }
 
@@ -488,6 +501,11 @@ int conc_loop_destroy(conc_loop *l) {
     conc__stack_pool_destroy(e->pool);
     conc__free(e);
   }
+  while (l->free_recs) {
+    conc_coro *c = l->free_recs;
+    l->free_recs = c->next;
+    conc__free(c);
+  }
   conc__free(l->heap);
   conc__free(l);
   return 0;
@@ -515,9 +533,16 @@ int conc_coro_spawn(conc_loop *l, conc_coro_fn fn, void *arg,
   conc__stack_pool *pool = pool_for(l, size, &err);
   if (!pool)
     return err;
-  conc_coro *c = conc__calloc(1, sizeof *c);
-  if (!c)
-    return CONC_ENOMEM;
+  conc_coro *c = l->free_recs;
+  if (c) {
+    l->free_recs = c->next;
+    l->n_free_recs--;
+    memset(c, 0, sizeof *c);
+  } else {
+    c = conc__calloc(1, sizeof *c);
+    if (!c)
+      return CONC_ENOMEM;
+  }
   err = conc__stack_alloc(pool, &c->stack);
   if (err) {
     conc__free(c);
