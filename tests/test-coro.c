@@ -14,6 +14,7 @@
 
 #include <fenv.h>
 #include <math.h>
+#include <time.h>
 
 #if defined(CONC_TEST_ASAN) || defined(CONC_TEST_TSAN)
 #define MANY 10000
@@ -657,6 +658,98 @@ START_TEST(coro_cancel_ready) {
 }
 END_TEST
 
+/* ---- timer heap: random deadlines, random cancels ---- */
+
+enum { HEAP_N = 2000 };
+typedef struct hs {
+  double deadline;
+  int cancelled;
+  int got;
+} hs;
+static hs heap_s[HEAP_N];
+static double heap_last;
+static long heap_order_errors, heap_woken;
+
+static int heap_sleeper(void *arg, void **result) {
+  hs *h = arg;
+  /* Armed from now, so never in the past even on a slow first tick. */
+  h->deadline += conc_now();
+  h->got = conc_coro_sleep_until(h->deadline);
+  if (h->got == 0) {
+    if (h->deadline < heap_last)
+      heap_order_errors++;
+    heap_last = h->deadline;
+    heap_woken++;
+    ck_assert(conc_now() >= h->deadline);
+  }
+  *result = NULL;
+  return 0;
+}
+
+static int heap_canceller(void *arg, void **result) {
+  conc_coro **hh = arg;
+  for (int i = 0; i < HEAP_N; i++)
+    if (heap_s[i].cancelled)
+      ck_assert_int_eq(conc_coro_cancel(hh[i]), 0);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_timer_heap_random) {
+  unsigned seed = (unsigned)time(NULL);
+  const char *env = getenv("CONC_TEST_SEED");
+  if (env)
+    seed = (unsigned)strtoul(env, NULL, 10);
+  printf("coro_timer_heap_random: seed %u\n", seed);
+  srand(seed);
+  conc_loop *l = new_loop();
+  static conc_coro *hh[HEAP_N];
+  long expect = 0;
+  for (int i = 0; i < HEAP_N; i++) {
+    /* 1 ms buckets: many equal deadlines. */
+    heap_s[i].deadline = 0.02 + (rand() % 100) * 0.001; /* offset */
+    heap_s[i].cancelled = rand() % 3 == 0;
+    heap_s[i].got = 1;
+    expect += !heap_s[i].cancelled;
+    ck_assert_int_eq(conc_coro_spawn(l, heap_sleeper, &heap_s[i], NULL, &hh[i]),
+                     0);
+  }
+  ck_assert_int_eq(conc_coro_spawn(l, heap_canceller, hh, NULL, NULL), 0);
+  heap_last = 0;
+  heap_order_errors = heap_woken = 0;
+  ck_assert_int_eq(conc_loop_run(l), 0);
+  ck_assert_int_eq(heap_order_errors, 0);
+  ck_assert_int_eq(heap_woken, expect);
+  for (int i = 0; i < HEAP_N; i++) {
+    ck_assert_int_eq(heap_s[i].got, heap_s[i].cancelled ? CONC_ECANCELED : 0);
+    conc_coro_release(hh[i]);
+  }
+  ck_assert_int_eq(conc_loop_destroy(l), 0);
+}
+END_TEST
+
+/* With every coroutine asleep the thread sleeps too: far less CPU time
+ * than wall time (a generous bound; this is not a speed test). */
+static int long_nap(void *arg, void **result) {
+  (void)arg;
+  *result = NULL;
+  return conc_coro_sleep(0.3);
+}
+
+START_TEST(loop_sleeps_not_spins) {
+  struct timespec c0, c1;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_coro_run(long_nap, NULL, NULL), 0);
+  double wall = conc_now() - t0;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  double cpu = (double)(c1.tv_sec - c0.tv_sec) +
+               (double)(c1.tv_nsec - c0.tv_nsec) * 1e-9;
+  ck_assert(wall >= 0.3);
+  ck_assert_msg(cpu < 0.5 * wall, "cpu %.3f s over wall %.3f s", cpu, wall);
+}
+END_TEST
+
 /* ---- floating-point control state ---- */
 
 static int fp_up(void *arg, void **result) {
@@ -743,4 +836,5 @@ CONC_TEST_MAIN("coro", coro_run_result, coro_spawn_await, coro_many_waiters,
                coro_cancel_yield, coro_cancel_await, coro_cancel_before_start,
                coro_await_timeout, coro_eperm_outside, coro_bad_args,
                coro_enomem, loop_deadlock_destroy, loop_destroy_suspended,
-               coro_fp_isolation, coro_many, coro_locals, coro_cancel_ready)
+               coro_fp_isolation, coro_many, coro_locals, coro_cancel_ready,
+               coro_timer_heap_random, loop_sleeps_not_spins)
