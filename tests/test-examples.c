@@ -284,8 +284,22 @@ START_TEST(example_proc_proxy_pool) {
 }
 END_TEST
 
+
+/* asyncio's create_task / sleep / cancel on conc's loop. */
+START_TEST(example_coro_hello) {
+  lines l = run_example("coro-hello", "");
+  ck_assert_uint_eq(l.n, 4);
+  ck_assert_str_eq(l.v[0], "hello");
+  ck_assert_str_eq(l.v[1], "world");
+  ck_assert_str_eq(l.v[2], "lengths 5 5");
+  ck_assert_str_eq(l.v[3], "slow cancelled");
+  lines_free(&l);
+}
+END_TEST
+
 CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_pool_names, example_pool_callback, example_pool_map,
                example_futures_primes, example_futures_as_completed,
                example_wait_first_completed, example_pool_extras,
-               example_proc_pipeline, example_proc_proxy_pool)
+               example_proc_pipeline, example_proc_proxy_pool,
+               example_coro_hello)

@@ -154,8 +154,12 @@ say "A fetcher process reads candidate proxies, a validator process checks"
 say "each one; the valid ones are kept in a pool in shared memory."
 show proc-proxy-pool 6 8
 
-heading "协程"
-say "Not built yet: coroutines (and the crawler built on them) are to come."
+heading "协程: coroutines on one thread, as asyncio"
+say "conc_coro_spawn / conc_coro_await / conc_coro_sleep / conc_coro_cancel on"
+say "a conc_loop: two sleeps run at the same time on one thread, and a"
+say "sleeping coroutine is cancelled.  Channels, sockets and the crawler built"
+say "on them are still to come."
+show coro-hello
 
 echo
 if [ ${#failed[@]} -ne 0 ]; then
