@@ -62,15 +62,15 @@ CONC_EXTERN void conc_submit_options_init(conc_submit_options *o);
 /* Submit fn(arg).  On 0, *out (if out is not NULL) holds a new future
  * reference for the caller to release; with out == NULL the task runs
  * without a handle (fire-and-forget; a failure is only counted).
- * Returns 0, CONC_EINVAL, CONC_ENOMEM, CONC_ESHUTDOWN (after shutdown),
- * CONC_EBROKEN (broken executor, or inherited across fork).  If submit fails
- * the task never runs.  Any thread, including the executor's own tasks;
- * never blocks (see _ex for bounded queues). */
+ * Returns 0, CONC_EINVAL, CONC_ENOMEM, CONC_ESHUTDOWN (after shutdown, or
+ * while waiting for room), CONC_EBROKEN (broken executor, or inherited
+ * across fork).  If submit fails the task never runs.  Any thread,
+ * including the executor's own tasks.  Blocks only when the executor
+ * bounds its queue (conc_thread_pool_options.max_queued) and the queue is
+ * full: it then waits for room, without limit (the pool's own tasks never
+ * wait); use _ex with a timeout to bound the wait. */
 CONC_EXTERN int conc_executor_submit(conc_executor *ex, conc_fn fn, void *arg,
                                      conc_future **out);
-/* (Blocking: submit waits only when the executor bounds its queue -
- * conc_thread_pool_options.max_queued - and the queue is full; it then
- * waits for room, forever.  Use _ex with a timeout to bound the wait.) */
 
 /* As conc_executor_submit with options (NULL: defaults).  Also returns
  * CONC_EAGAIN / CONC_ETIMEDOUT when a bounded queue stayed full. */
