@@ -3,7 +3,8 @@
  * DESIGN
  * The loop's state lives on the caller's stack: the next unclaimed index
  * (claimed `grain` at a time with fetch_add), a stop flag and the first
- * error.  The caller submits up to max_workers helper tasks, each of which
+ * error.  The caller submits up to max_workers - 1 helper tasks (so that
+ * as many threads work as the executor has workers), each of which
  * claims chunks until none is left, and claims chunks itself meanwhile.
  * When the range is exhausted the caller cancels the helpers that never
  * started (they never touch the state) and waits for the others, so the
@@ -67,9 +68,12 @@ int conc_executor_for(conc_executor *ex, size_t n, size_t grain,
   l.body = body;
   l.ctx = ctx;
   size_t chunks = (n - 1) / grain + 1;
-  size_t want = chunks - 1; /* the caller takes one share itself */
-  if (want > w)
-    want = w;
+  /* The caller works too: with max_workers - 1 helpers, as many threads
+   * work as the executor has workers (at least one helper). */
+  size_t want = chunks - 1;
+  size_t cap = w > 1 ? w - 1 : 1;
+  if (want > cap)
+    want = cap;
   if (want > MAX_HELPERS)
     want = MAX_HELPERS;
   conc_future *fs[MAX_HELPERS];

@@ -197,8 +197,8 @@ CONC_EXTERN void conc_map_destroy(conc_map *m);
 typedef int (*conc_for_fn)(size_t begin, size_t end, void *ctx);
 
 /* Run body over [0, n) in chunks of grain indexes (0: about n / (8 x
- * (workers + 1))), on up to max_workers helper tasks of ex and on the
- * calling thread, which takes chunks too (as TBB's parallel_for and
+ * (workers + 1))), on up to max_workers - 1 (at least 1) helper tasks of ex
+ * and on the calling thread, which takes chunks too (as TBB's parallel_for and
  * OpenMP's loops do), and return when every chunk has run.  Chunks are
  * handed out dynamically, so uneven chunks balance.  If helpers cannot be
  * submitted for lack of memory the caller runs more chunks itself.
