@@ -16,5 +16,6 @@
 #include "conc/process.h"
 #include "conc/queue.h"
 #include "conc/coro.h"
+#include "conc/chan.h"
 
 #endif

@@ -48,6 +48,7 @@
  */
 #include "internal.h"
 #include "conc/coro.h"
+#include "coro-int.h"
 #include "ctx.h"
 #include "stack.h"
 
@@ -312,6 +313,26 @@ static int park(conc_coro *c, double deadline) {
   c->state = WAITING;
   switch_out(l, c);
   return c->wake;
+}
+
+/* ---- park / unpark for other modules (coro-int.h) ------------------ */
+
+conc_coro *conc__coro_current(void) { return self_or_eperm(); }
+
+int conc__coro_take_cancel(conc_coro *c) { return take_cancel(c); }
+
+int conc__coro_park(conc_coro *c, double deadline) {
+  CONC_ASSERT(c && c == self_or_eperm());
+  return park(c, deadline);
+}
+
+bool conc__coro_parked(const conc_coro *c) {
+  return c->state == WAITING && !c->awaited;
+}
+
+void conc__coro_unpark(conc_coro *c, int code) {
+  CONC_ASSERT(c->loop && c->state == WAITING && !c->awaited);
+  wake(c->loop, c, code);
 }
 
 /* ---- coroutine body ------------------------------------------------- */
