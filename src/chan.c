@@ -26,6 +26,7 @@
 #include "conc/chan.h"
 #include "coro-int.h"
 
+#include <limits.h>
 #include <math.h>
 
 #define NONE ((size_t)-1)
@@ -353,4 +354,337 @@ int conc_chan_try_recv(conc_chan *ch, void **value) {
   if (!ch || !value)
     return CONC_EINVAL;
   return step_recv(ch, value);
+}
+
+/* ---- coroutine-aware sync -------------------------------------------
+ * Each object keeps a FIFO of cwaiter records that live on the waiting
+ * coroutines' stacks (conc_coro_waitq_ holds head and tail).  A granting
+ * side (release, set, add) pops the first waiter whose coroutine is still
+ * parked, grants it (lock ownership, a semaphore unit) and unparks it with
+ * 0; stale waiters (coroutine already woken by its deadline or a cancel)
+ * are dropped on the way, and the woken coroutine unlinks its own record
+ * if it is still linked.  So a grant is never lost: either the waiter got
+ * it (wake code 0) or nobody did. */
+
+typedef struct cwaiter {
+  conc_coro *co;
+  struct cwaiter *prev, *next;
+  bool linked;
+} cwaiter;
+
+static void cq_push(conc_coro_waitq_ *q, cwaiter *w) {
+  w->next = NULL;
+  w->prev = q->tail_;
+  if (q->tail_)
+    ((cwaiter *)q->tail_)->next = w;
+  else
+    q->head_ = w;
+  q->tail_ = w;
+  w->linked = true;
+}
+
+static void cq_unlink(conc_coro_waitq_ *q, cwaiter *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    q->head_ = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    q->tail_ = w->prev;
+  w->prev = w->next = NULL;
+  w->linked = false;
+}
+
+static cwaiter *cq_pop_live(conc_coro_waitq_ *q) {
+  cwaiter *w;
+  while ((w = q->head_)) {
+    cq_unlink(q, w);
+    if (conc__coro_parked(w->co))
+      return w;
+  }
+  return NULL;
+}
+
+/* Drop stale waiters; true if a parked one remains. */
+static bool cq_busy(conc_coro_waitq_ *q) {
+  cwaiter *w = q->head_;
+  bool busy = false;
+  while (w) {
+    cwaiter *n = w->next;
+    if (conc__coro_parked(w->co))
+      busy = true;
+    else
+      cq_unlink(q, w);
+    w = n;
+  }
+  return busy;
+}
+
+/* Park c on q until granted (0) or deadline/cancel. */
+static int cq_wait(conc_coro *c, conc_coro_waitq_ *q, double deadline) {
+  if (deadline <= conc_now())
+    return CONC_ETIMEDOUT;
+  cwaiter w = {.co = c};
+  cq_push(q, &w);
+  int err = conc__coro_park(c, deadline);
+  if (w.linked)
+    cq_unlink(q, &w);
+  return err;
+}
+
+/* Common entry of every wait: the coroutine, or NULL with *err set. */
+static conc_coro *wait_entry(const void *obj, double deadline, int *err) {
+  conc_coro *c = conc__coro_current();
+  if (!c) {
+    *err = CONC_EPERM;
+    return NULL;
+  }
+  if (!obj || isnan(deadline)) {
+    *err = CONC_EINVAL;
+    return NULL;
+  }
+  *err = 0;
+  return c;
+}
+
+/* lock */
+
+int conc_coro_lock_init(conc_coro_lock *l) {
+  if (!l)
+    return CONC_EINVAL;
+  memset(l, 0, sizeof *l);
+  return 0;
+}
+
+int conc_coro_lock_destroy(conc_coro_lock *l) {
+  if (!l)
+    return CONC_EINVAL;
+  return l->owner_ || cq_busy(&l->q_) ? CONC_EBUSY : 0;
+}
+
+int conc_coro_lock_acquire_until(conc_coro_lock *l, double deadline) {
+  int err;
+  conc_coro *c = wait_entry(l, deadline, &err);
+  if (!c)
+    return err;
+  if (l->owner_ == c)
+    return CONC_EDEADLK;
+  err = conc__coro_take_cancel(c);
+  if (err)
+    return err;
+  if (!l->owner_) {
+    l->owner_ = c;
+    return 0;
+  }
+  err = cq_wait(c, &l->q_, deadline);
+  CONC_ASSERT(err != 0 || l->owner_ == c);
+  return err;
+}
+
+int conc_coro_lock_acquire(conc_coro_lock *l, double timeout) {
+  return conc_coro_lock_acquire_until(
+      l, isnan(timeout) ? timeout : conc__deadline(timeout));
+}
+
+int conc_coro_lock_try_acquire(conc_coro_lock *l) {
+  conc_coro *c = conc__coro_current();
+  if (!c)
+    return CONC_EPERM;
+  if (!l)
+    return CONC_EINVAL;
+  if (l->owner_ == c)
+    return CONC_EDEADLK;
+  if (l->owner_)
+    return CONC_EAGAIN;
+  l->owner_ = c;
+  return 0;
+}
+
+int conc_coro_lock_release(conc_coro_lock *l) {
+  if (!l)
+    return CONC_EINVAL;
+  conc_coro *c = conc__coro_current();
+  if (!c || l->owner_ != c)
+    return CONC_EPERM;
+  cwaiter *w = cq_pop_live(&l->q_);
+  l->owner_ = w ? w->co : NULL;
+  if (w)
+    conc__coro_unpark(w->co, 0);
+  return 0;
+}
+
+bool conc_coro_lock_locked(const conc_coro_lock *l) {
+  return l && l->owner_;
+}
+
+/* event */
+
+int conc_coro_event_init(conc_coro_event *e) {
+  if (!e)
+    return CONC_EINVAL;
+  memset(e, 0, sizeof *e);
+  return 0;
+}
+
+int conc_coro_event_destroy(conc_coro_event *e) {
+  if (!e)
+    return CONC_EINVAL;
+  return cq_busy(&e->q_) ? CONC_EBUSY : 0;
+}
+
+int conc_coro_event_set(conc_coro_event *e) {
+  if (!e)
+    return CONC_EINVAL;
+  e->set_ = 1;
+  cwaiter *w;
+  while ((w = cq_pop_live(&e->q_)))
+    conc__coro_unpark(w->co, 0);
+  return 0;
+}
+
+int conc_coro_event_clear(conc_coro_event *e) {
+  if (!e)
+    return CONC_EINVAL;
+  e->set_ = 0;
+  return 0;
+}
+
+bool conc_coro_event_is_set(const conc_coro_event *e) {
+  return e && e->set_;
+}
+
+int conc_coro_event_wait_until(conc_coro_event *e, double deadline) {
+  int err;
+  conc_coro *c = wait_entry(e, deadline, &err);
+  if (!c)
+    return err;
+  err = conc__coro_take_cancel(c);
+  if (err)
+    return err;
+  return e->set_ ? 0 : cq_wait(c, &e->q_, deadline);
+}
+
+int conc_coro_event_wait(conc_coro_event *e, double timeout) {
+  return conc_coro_event_wait_until(
+      e, isnan(timeout) ? timeout : conc__deadline(timeout));
+}
+
+/* semaphore */
+
+int conc_coro_semaphore_init(conc_coro_semaphore *s, unsigned value) {
+  if (!s)
+    return CONC_EINVAL;
+  memset(s, 0, sizeof *s);
+  s->value_ = value;
+  return 0;
+}
+
+int conc_coro_semaphore_destroy(conc_coro_semaphore *s) {
+  if (!s)
+    return CONC_EINVAL;
+  return cq_busy(&s->q_) ? CONC_EBUSY : 0;
+}
+
+int conc_coro_semaphore_acquire_until(conc_coro_semaphore *s,
+                                      double deadline) {
+  int err;
+  conc_coro *c = wait_entry(s, deadline, &err);
+  if (!c)
+    return err;
+  err = conc__coro_take_cancel(c);
+  if (err)
+    return err;
+  if (s->value_ > 0) {
+    s->value_--;
+    return 0;
+  }
+  return cq_wait(c, &s->q_, deadline); /* 0: a release handed us a unit */
+}
+
+int conc_coro_semaphore_acquire(conc_coro_semaphore *s, double timeout) {
+  return conc_coro_semaphore_acquire_until(
+      s, isnan(timeout) ? timeout : conc__deadline(timeout));
+}
+
+int conc_coro_semaphore_try_acquire(conc_coro_semaphore *s) {
+  if (!s)
+    return CONC_EINVAL;
+  if (s->value_ == 0)
+    return CONC_EAGAIN;
+  s->value_--;
+  return 0;
+}
+
+int conc_coro_semaphore_release(conc_coro_semaphore *s, unsigned n) {
+  if (!s)
+    return CONC_EINVAL;
+  if (UINT_MAX - s->value_ < n)
+    return CONC_EOVERFLOW;
+  for (; n > 0; n--) {
+    cwaiter *w = cq_pop_live(&s->q_);
+    if (!w)
+      break;
+    conc__coro_unpark(w->co, 0);
+  }
+  s->value_ += n;
+  return 0;
+}
+
+unsigned conc_coro_semaphore_value(const conc_coro_semaphore *s) {
+  return s ? s->value_ : 0;
+}
+
+/* wait group */
+
+int conc_coro_wait_group_init(conc_coro_wait_group *wg) {
+  if (!wg)
+    return CONC_EINVAL;
+  memset(wg, 0, sizeof *wg);
+  return 0;
+}
+
+int conc_coro_wait_group_destroy(conc_coro_wait_group *wg) {
+  if (!wg)
+    return CONC_EINVAL;
+  return cq_busy(&wg->q_) ? CONC_EBUSY : 0;
+}
+
+int conc_coro_wait_group_add(conc_coro_wait_group *wg, long delta) {
+  if (!wg)
+    return CONC_EINVAL;
+  if (delta < 0 ? wg->count_ < -delta : LONG_MAX - wg->count_ < delta)
+    return CONC_EOVERFLOW;
+  wg->count_ += delta;
+  if (wg->count_ == 0) {
+    cwaiter *w;
+    while ((w = cq_pop_live(&wg->q_)))
+      conc__coro_unpark(w->co, 0);
+  }
+  return 0;
+}
+
+int conc_coro_wait_group_done(conc_coro_wait_group *wg) {
+  return conc_coro_wait_group_add(wg, -1);
+}
+
+int conc_coro_wait_group_wait_until(conc_coro_wait_group *wg,
+                                    double deadline) {
+  int err;
+  conc_coro *c = wait_entry(wg, deadline, &err);
+  if (!c)
+    return err;
+  err = conc__coro_take_cancel(c);
+  if (err)
+    return err;
+  return wg->count_ == 0 ? 0 : cq_wait(c, &wg->q_, deadline);
+}
+
+int conc_coro_wait_group_wait(conc_coro_wait_group *wg, double timeout) {
+  return conc_coro_wait_group_wait_until(
+      wg, isnan(timeout) ? timeout : conc__deadline(timeout));
+}
+
+long conc_coro_wait_group_count(const conc_coro_wait_group *wg) {
+  return wg ? wg->count_ : 0;
 }

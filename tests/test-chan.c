@@ -11,13 +11,10 @@
 #endif
 #include "harness.h"
 
+#include <limits.h>
 #include <math.h>
 
-#if defined(CONC_TEST_ASAN) || defined(CONC_TEST_TSAN)
-#define ITEMS 10000
-#else
-#define ITEMS 10000
-#endif
+#define ITEMS 10000 /* per producer; four producers */
 
 static conc_loop *new_loop(void) {
   conc_loop *l = NULL;
@@ -555,9 +552,261 @@ START_TEST(chan_producer_consumer) {
 }
 END_TEST
 
+/* ---- coroutine-aware sync ---- */
+
+static char trace[256];
+static void tr(const char *s) {
+  ck_assert(strlen(trace) + strlen(s) < sizeof trace);
+  strcat(trace, s);
+}
+
+typedef struct syn {
+  conc_coro_lock lock;
+  conc_coro_event ev;
+  conc_coro_semaphore sem;
+  conc_coro_wait_group wg;
+  conc_coro *victim;
+  int err;
+} syn;
+
+static syn S;
+
+static int lock_user(void *arg, void **result) {
+  ck_assert_int_eq(conc_coro_lock_acquire(&S.lock, -1), 0);
+  ck_assert(conc_coro_lock_locked(&S.lock));
+  ck_assert_int_eq(conc_coro_lock_acquire(&S.lock, -1), CONC_EDEADLK);
+  ck_assert_int_eq(conc_coro_lock_try_acquire(&S.lock), CONC_EDEADLK);
+  tr(arg);
+  ck_assert_int_eq(conc_coro_yield(), 0); /* others queue on the lock */
+  tr(arg);
+  ck_assert_int_eq(conc_coro_lock_release(&S.lock), 0);
+  ck_assert_int_eq(conc_coro_lock_release(&S.lock), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_wait_group_done(&S.wg), 0);
+  *result = NULL;
+  return 0;
+}
+
+static int lock_main(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(conc_coro_wait_group_add(&S.wg, 3), 0);
+  ck_assert_int_eq(conc_coro_wait_group_count(&S.wg), 3);
+  ck_assert_int_eq(conc_coro_spawn(NULL, lock_user, "a", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, lock_user, "b", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, lock_user, "c", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0); /* a holds it now */
+  ck_assert_int_eq(conc_coro_lock_try_acquire(&S.lock), CONC_EAGAIN);
+  ck_assert_int_eq(conc_coro_lock_release(&S.lock), CONC_EPERM);
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_coro_lock_acquire_until(&S.lock, t0 - 1),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_coro_lock_destroy(&S.lock), CONC_EBUSY);
+  ck_assert_int_eq(conc_coro_wait_group_wait(&S.wg, -1), 0);
+  ck_assert_int_eq(conc_coro_wait_group_count(&S.wg), 0);
+  ck_assert_str_eq(trace, "aabbcc");
+  ck_assert(!conc_coro_lock_locked(&S.lock));
+  ck_assert_int_eq(conc_coro_lock_try_acquire(&S.lock), 0);
+  ck_assert_int_eq(conc_coro_lock_release(&S.lock), 0);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_lock_fifo) {
+  trace[0] = 0;
+  ck_assert_int_eq(conc_coro_lock_init(&S.lock), 0);
+  ck_assert_int_eq(conc_coro_wait_group_init(&S.wg), 0);
+  ck_assert_int_eq(conc_coro_run(lock_main, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_lock_destroy(&S.lock), 0);
+  ck_assert_int_eq(conc_coro_wait_group_destroy(&S.wg), 0);
+}
+END_TEST
+
+static int ev_waiter(void *arg, void **result) {
+  tr(arg);
+  ck_assert_int_eq(conc_coro_event_wait(&S.ev, -1), 0);
+  tr(arg);
+  *result = NULL;
+  return 0;
+}
+
+static int sem_user(void *arg, void **result) {
+  ck_assert_int_eq(conc_coro_semaphore_acquire(&S.sem, -1), 0);
+  tr(arg);
+  *result = NULL;
+  return 0;
+}
+
+static int ev_sem_main(void *arg, void **result) {
+  (void)arg;
+  /* Event: both waiters park, set wakes both in order. */
+  ck_assert_int_eq(conc_coro_spawn(NULL, ev_waiter, "x", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, ev_waiter, "y", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_int_eq(conc_coro_event_destroy(&S.ev), CONC_EBUSY);
+  ck_assert(!conc_coro_event_is_set(&S.ev));
+  ck_assert_int_eq(conc_coro_event_set(&S.ev), 0);
+  ck_assert(conc_coro_event_is_set(&S.ev));
+  ck_assert_int_eq(conc_coro_event_wait(&S.ev, 0), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_str_eq(trace, "xyxy");
+  ck_assert_int_eq(conc_coro_event_clear(&S.ev), 0);
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_coro_event_wait(&S.ev, 0.01), CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.01);
+  ck_assert_int_eq(conc_coro_event_wait_until(&S.ev, conc_now() + 0.001),
+                   CONC_ETIMEDOUT);
+  /* Semaphore: one unit, three users; releases hand units in order. */
+  trace[0] = 0;
+  ck_assert_int_eq(conc_coro_semaphore_value(&S.sem), 1);
+  ck_assert_int_eq(conc_coro_spawn(NULL, sem_user, "1", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, sem_user, "2", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, sem_user, "3", NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_str_eq(trace, "1");
+  ck_assert_int_eq(conc_coro_semaphore_value(&S.sem), 0);
+  ck_assert_int_eq(conc_coro_semaphore_try_acquire(&S.sem), CONC_EAGAIN);
+  ck_assert_int_eq(conc_coro_semaphore_destroy(&S.sem), CONC_EBUSY);
+  ck_assert_int_eq(conc_coro_semaphore_release(&S.sem, 3), 0);
+  ck_assert_int_eq(conc_coro_semaphore_value(&S.sem), 1);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_str_eq(trace, "123");
+  ck_assert_int_eq(conc_coro_semaphore_try_acquire(&S.sem), 0);
+  ck_assert_int_eq(conc_coro_semaphore_acquire_until(&S.sem, conc_now() + 0.001),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_coro_semaphore_release(&S.sem, UINT_MAX), 0);
+  ck_assert_int_eq(conc_coro_semaphore_release(&S.sem, 1), CONC_EOVERFLOW);
+  ck_assert_int_eq(conc_coro_semaphore_value(&S.sem), UINT_MAX);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_event_semaphore) {
+  trace[0] = 0;
+  ck_assert_int_eq(conc_coro_event_init(&S.ev), 0);
+  ck_assert_int_eq(conc_coro_semaphore_init(&S.sem, 1), 0);
+  ck_assert_int_eq(conc_coro_run(ev_sem_main, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_event_destroy(&S.ev), 0);
+  ck_assert_int_eq(conc_coro_semaphore_destroy(&S.sem), 0);
+}
+END_TEST
+
+/* Cancel while parked in each wait: CONC_ECANCELED, nothing granted. */
+static int sync_victim(void *arg, void **result) {
+  int which = (int)(intptr_t)arg;
+  switch (which) {
+  case 0: S.err = conc_coro_lock_acquire(&S.lock, -1); break;
+  case 1: S.err = conc_coro_event_wait(&S.ev, -1); break;
+  case 2: S.err = conc_coro_semaphore_acquire(&S.sem, -1); break;
+  default: S.err = conc_coro_wait_group_wait(&S.wg, -1); break;
+  }
+  *result = NULL;
+  return 0;
+}
+
+static int sync_cancel_main(void *arg, void **result) {
+  int which = (int)(intptr_t)arg;
+  ck_assert_int_eq(conc_coro_lock_acquire(&S.lock, -1), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, sync_victim, arg, NULL, &S.victim), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_int_eq(conc_coro_cancel(S.victim), 0);
+  ck_assert_int_eq(conc_coro_await(S.victim, -1, NULL), 0);
+  ck_assert_int_eq(S.err, CONC_ECANCELED);
+  conc_coro_release(S.victim);
+  /* Nothing was granted to the victim. */
+  ck_assert_int_eq(conc_coro_lock_release(&S.lock), 0);
+  ck_assert(!conc_coro_lock_locked(&S.lock));
+  ck_assert_int_eq(conc_coro_semaphore_release(&S.sem, 1), 0);
+  ck_assert_int_eq(conc_coro_semaphore_value(&S.sem), 1);
+  ck_assert_int_eq(conc_coro_wait_group_done(&S.wg), 0);
+  (void)which;
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_sync_cancel) {
+  for (int which = 0; which < 4; which++) {
+    ck_assert_int_eq(conc_coro_lock_init(&S.lock), 0);
+    ck_assert_int_eq(conc_coro_event_init(&S.ev), 0);
+    ck_assert_int_eq(conc_coro_semaphore_init(&S.sem, 0), 0);
+    ck_assert_int_eq(conc_coro_wait_group_init(&S.wg), 0);
+    ck_assert_int_eq(conc_coro_wait_group_add(&S.wg, 1), 0);
+    S.err = 1;
+    ck_assert_int_eq(
+        conc_coro_run(sync_cancel_main, (void *)(intptr_t)which, NULL), 0);
+    ck_assert_int_eq(conc_coro_lock_destroy(&S.lock), 0);
+    ck_assert_int_eq(conc_coro_event_destroy(&S.ev), 0);
+    ck_assert_int_eq(conc_coro_semaphore_destroy(&S.sem), 0);
+    ck_assert_int_eq(conc_coro_wait_group_destroy(&S.wg), 0);
+  }
+}
+END_TEST
+
+START_TEST(coro_sync_bad_args) {
+  conc_coro_wait_group wg;
+  ck_assert_int_eq(conc_coro_lock_init(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_lock_destroy(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_lock_release(NULL), CONC_EINVAL);
+  ck_assert(!conc_coro_lock_locked(NULL));
+  ck_assert_int_eq(conc_coro_event_init(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_event_destroy(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_event_set(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_event_clear(NULL), CONC_EINVAL);
+  ck_assert(!conc_coro_event_is_set(NULL));
+  ck_assert_int_eq(conc_coro_semaphore_init(NULL, 0), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_semaphore_destroy(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_semaphore_try_acquire(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_semaphore_release(NULL, 1), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_semaphore_value(NULL), 0);
+  ck_assert_int_eq(conc_coro_wait_group_init(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_wait_group_destroy(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_wait_group_add(NULL, 1), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_wait_group_count(NULL), 0);
+  ck_assert_int_eq(conc_coro_wait_group_init(&wg), 0);
+  ck_assert_int_eq(conc_coro_wait_group_done(&wg), CONC_EOVERFLOW);
+  ck_assert_int_eq(conc_coro_wait_group_add(&wg, LONG_MAX), 0);
+  ck_assert_int_eq(conc_coro_wait_group_add(&wg, 1), CONC_EOVERFLOW);
+  ck_assert_int_eq(conc_coro_wait_group_add(&wg, -LONG_MAX), 0);
+  /* Waits outside a coroutine. */
+  ck_assert_int_eq(conc_coro_lock_init(&S.lock), 0);
+  ck_assert_int_eq(conc_coro_lock_acquire(&S.lock, -1), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_lock_try_acquire(&S.lock), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_lock_release(&S.lock), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_event_wait(&S.ev, -1), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_semaphore_acquire(&S.sem, -1), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_wait_group_wait(&wg, -1), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_wait_group_wait_until(&wg, 0), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_wait_group_destroy(&wg), 0);
+}
+END_TEST
+
+static int sync_inval_body(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(conc_coro_lock_acquire(NULL, -1), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_lock_acquire(&S.lock, NAN), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_lock_try_acquire(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_event_wait(NULL, -1), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_semaphore_acquire(NULL, -1), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_wait_group_wait(NULL, -1), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_wait_group_wait(&S.wg, 0), 0);
+  ck_assert_int_eq(conc_coro_wait_group_add(&S.wg, 1), 0);
+  ck_assert_int_eq(conc_coro_wait_group_wait_until(&S.wg, conc_now() + 0.001),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_coro_wait_group_done(&S.wg), 0);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_sync_inval) {
+  ck_assert_int_eq(conc_coro_lock_init(&S.lock), 0);
+  ck_assert_int_eq(conc_coro_wait_group_init(&S.wg), 0);
+  ck_assert_int_eq(conc_coro_run(sync_inval_body, NULL, NULL), 0);
+}
+END_TEST
+
 CONC_TEST_MAIN("chan", chan_ping_pong, chan_buffered_fifo_close,
                chan_close_wakes, chan_close_wakes_receiver, chan_timeouts,
                chan_bad_args_eperm, chan_cancel_recv, chan_cancel_send,
                chan_cancel_select, chan_cancel_after_handoff,
                chan_cancel_pending, chan_select_basic_fair,
-               chan_select_parked, chan_producer_consumer)
+               chan_select_parked, chan_producer_consumer,
+               coro_lock_fifo, coro_event_semaphore, coro_sync_cancel,
+               coro_sync_bad_args, coro_sync_inval)

@@ -1,4 +1,5 @@
-/* conc/chan.h - channels and select between coroutines of one loop.
+/* conc/chan.h - channels and select between coroutines of one loop, and
+ * coroutine-aware lock, event, semaphore and wait group (at the end).
  *
  * A channel carries void * values between coroutines of one loop
  * (conc/coro.h), in FIFO order.  With capacity 0 it is unbuffered: a send
@@ -42,6 +43,7 @@
 #ifndef CONC_CHAN_H
 #define CONC_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "conc/visibility.h"
 #include "conc/coro.h"
@@ -142,6 +144,116 @@ CONC_EXTERN int conc_chan_select_until(conc_chan_case *cases, size_t n,
  * proceed now.  Loop thread only; never blocks. */
 CONC_EXTERN int conc_chan_try_select(conc_chan_case *cases, size_t n,
                                      size_t *index);
+
+/* ---- coroutine-aware sync ------------------------------------------- */
+
+/* Lock, event, semaphore and wait group for coroutines of one loop: a
+ * wait parks the coroutine, never the thread (unlike conc/sync.h, whose
+ * waits block the whole loop thread).  They mirror conc/sync.h's verbs.
+ *
+ * Memory: caller-allocated and embeddable; init before use, destroy when
+ * done (destroy frees nothing; it returns CONC_EBUSY while a coroutine
+ * waits or, for the lock, while it is held).  The fields are private.
+ * Threads: loop thread only, no locking; waits are coroutine only
+ * (CONC_EPERM elsewhere).  Waiters wake in FIFO order.  Each wait is a
+ * waiting point: a cancel before or during it returns CONC_ECANCELED with
+ * nothing acquired; a cancel after the wake-up was granted stays pending
+ * for the next wait.  Timeouts are relative seconds (negative forever, 0
+ * polls), _until deadlines absolute on conc_now(); a wait that times out
+ * returns CONC_ETIMEDOUT.  Every wait can also return CONC_ENOMEM (timer
+ * heap) and CONC_EINVAL (NULL object, NaN time). */
+
+typedef struct conc_coro_waitq_ {
+  void *head_, *tail_;
+} conc_coro_waitq_;
+
+typedef struct conc_coro_lock {
+  conc_coro *owner_;
+  conc_coro_waitq_ q_;
+} conc_coro_lock;
+
+typedef struct conc_coro_event {
+  int set_;
+  conc_coro_waitq_ q_;
+} conc_coro_event;
+
+typedef struct conc_coro_semaphore {
+  unsigned value_;
+  conc_coro_waitq_ q_;
+} conc_coro_semaphore;
+
+typedef struct conc_coro_wait_group {
+  long count_;
+  conc_coro_waitq_ q_;
+} conc_coro_wait_group;
+
+/* Lock (non-recursive, owned by a coroutine).  init: 0 or CONC_EINVAL for
+ * NULL.  destroy: 0, CONC_EBUSY (held or waited on), CONC_EINVAL.
+ * acquire: 0 (the caller owns it), CONC_EDEADLK (the caller already owns
+ * it), CONC_ETIMEDOUT, CONC_ECANCELED, CONC_EPERM outside a coroutine.
+ * try_acquire: 0, CONC_EAGAIN (held), CONC_EDEADLK, CONC_EPERM outside a
+ * coroutine; never blocks.  release: hands the lock to the first waiter;
+ * 0, CONC_EPERM (the caller is not the owner); never blocks.  locked:
+ * whether held (false for NULL). */
+CONC_EXTERN int conc_coro_lock_init(conc_coro_lock *l);
+CONC_EXTERN int conc_coro_lock_destroy(conc_coro_lock *l);
+CONC_EXTERN int conc_coro_lock_acquire(conc_coro_lock *l, double timeout);
+CONC_EXTERN int conc_coro_lock_acquire_until(conc_coro_lock *l,
+                                             double deadline);
+CONC_EXTERN int conc_coro_lock_try_acquire(conc_coro_lock *l);
+CONC_EXTERN int conc_coro_lock_release(conc_coro_lock *l);
+CONC_EXTERN bool conc_coro_lock_locked(const conc_coro_lock *l);
+
+/* Event (manual reset).  set wakes every waiter and lets later waits pass
+ * until clear.  init/set/clear: 0 or CONC_EINVAL; destroy: 0, CONC_EBUSY,
+ * CONC_EINVAL; never block (set/clear callable outside a coroutine on the
+ * loop thread).  wait: 0 once set, CONC_ETIMEDOUT, CONC_ECANCELED,
+ * CONC_EPERM outside a coroutine.  is_set: false for NULL. */
+CONC_EXTERN int conc_coro_event_init(conc_coro_event *e);
+CONC_EXTERN int conc_coro_event_destroy(conc_coro_event *e);
+CONC_EXTERN int conc_coro_event_set(conc_coro_event *e);
+CONC_EXTERN int conc_coro_event_clear(conc_coro_event *e);
+CONC_EXTERN bool conc_coro_event_is_set(const conc_coro_event *e);
+CONC_EXTERN int conc_coro_event_wait(conc_coro_event *e, double timeout);
+CONC_EXTERN int conc_coro_event_wait_until(conc_coro_event *e,
+                                           double deadline);
+
+/* Counting semaphore.  init(value): 0 or CONC_EINVAL.  destroy: 0,
+ * CONC_EBUSY, CONC_EINVAL.  acquire: 0 (one unit taken), CONC_ETIMEDOUT,
+ * CONC_ECANCELED, CONC_EPERM outside a coroutine.  try_acquire: 0 or
+ * CONC_EAGAIN; never blocks.  release(n): gives n units, first to waiters
+ * in FIFO order; 0, CONC_EOVERFLOW (value would pass UINT_MAX; nothing
+ * changed), CONC_EINVAL; never blocks.  value: units available (0 for
+ * NULL). */
+CONC_EXTERN int conc_coro_semaphore_init(conc_coro_semaphore *s,
+                                         unsigned value);
+CONC_EXTERN int conc_coro_semaphore_destroy(conc_coro_semaphore *s);
+CONC_EXTERN int conc_coro_semaphore_acquire(conc_coro_semaphore *s,
+                                            double timeout);
+CONC_EXTERN int conc_coro_semaphore_acquire_until(conc_coro_semaphore *s,
+                                                  double deadline);
+CONC_EXTERN int conc_coro_semaphore_try_acquire(conc_coro_semaphore *s);
+CONC_EXTERN int conc_coro_semaphore_release(conc_coro_semaphore *s,
+                                            unsigned n);
+CONC_EXTERN unsigned conc_coro_semaphore_value(const conc_coro_semaphore *s);
+
+/* Wait group (Go's sync.WaitGroup).  add(delta) changes the counter;
+ * when it reaches 0 every waiter wakes.  init: 0 or CONC_EINVAL.  destroy:
+ * 0, CONC_EBUSY, CONC_EINVAL.  add/done (= add -1): 0, CONC_EOVERFLOW
+ * (counter would go negative; nothing changed), CONC_EINVAL; never block.
+ * wait: 0 once the counter is 0 (at once if it is), CONC_ETIMEDOUT,
+ * CONC_ECANCELED, CONC_EPERM outside a coroutine.  count: the counter (0
+ * for NULL). */
+CONC_EXTERN int conc_coro_wait_group_init(conc_coro_wait_group *wg);
+CONC_EXTERN int conc_coro_wait_group_destroy(conc_coro_wait_group *wg);
+CONC_EXTERN int conc_coro_wait_group_add(conc_coro_wait_group *wg,
+                                         long delta);
+CONC_EXTERN int conc_coro_wait_group_done(conc_coro_wait_group *wg);
+CONC_EXTERN int conc_coro_wait_group_wait(conc_coro_wait_group *wg,
+                                          double timeout);
+CONC_EXTERN int conc_coro_wait_group_wait_until(conc_coro_wait_group *wg,
+                                                double deadline);
+CONC_EXTERN long conc_coro_wait_group_count(const conc_coro_wait_group *wg);
 
 #ifdef __cplusplus
 }
