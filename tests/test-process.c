@@ -15,16 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
-  ck_assert_ptr_nonnull(d);
-  int n = 0;
-  while (readdir(d))
-    n++;
-  closedir(d);
-  return n;
-}
-
 static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
 
 static int die_by(void *arg) {
@@ -49,7 +39,7 @@ static int wait_pipe(void *arg) {
 }
 
 START_TEST(process_exit_code) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   conc_process p = {0};
   ck_assert_int_eq(conc_process_start(&p, ret_arg, (void *)(intptr_t)7, NULL),
                    0);
@@ -69,7 +59,7 @@ START_TEST(process_exit_code) {
   ck_assert_int_eq(conc_process_join(&p, 30), 0);
   ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
   ck_assert_int_eq(code, 300 & 255);
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 
@@ -85,7 +75,7 @@ START_TEST(process_signal_exit) {
 END_TEST
 
 START_TEST(process_timeout_terminate_kill) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   int pf[2], rf[2];
   ck_assert_int_eq(pipe(pf), 0);
   ck_assert_int_eq(pipe(rf), 0);
@@ -122,7 +112,7 @@ START_TEST(process_timeout_terminate_kill) {
   close(pf[0]);
   close(rf[0]);
   close(rf[1]);
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 
@@ -151,7 +141,7 @@ START_TEST(process_bad_input) {
 END_TEST
 
 START_TEST(process_many_no_fd_leak) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   enum { N = 20 };
   conc_process p[N];
   memset(p, 0, sizeof p);
@@ -169,7 +159,7 @@ START_TEST(process_many_no_fd_leak) {
     ck_assert_int_eq(conc_process_exitcode(&p[i], &code), 0);
     ck_assert_int_eq(code, i);
   }
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 
@@ -313,7 +303,7 @@ static void *joiner(void *arg) {
 }
 
 START_TEST(process_concurrent_join) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   int pf[2], rf[2];
   ck_assert_int_eq(pipe(pf), 0);
   ck_assert_int_eq(pipe(rf), 0);
@@ -338,7 +328,7 @@ START_TEST(process_concurrent_join) {
   close(pf[0]);
   close(rf[0]);
   close(rf[1]);
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 
@@ -369,7 +359,7 @@ static int echo_main(void *arg) {
 }
 
 START_TEST(pipe_round_trip) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   ck_assert_int_eq(conc_pipe_open(&pipe_a, &pipe_b), 0);
   conc_process p = {0};
   ck_assert_int_eq(conc_process_start(&p, echo_main, NULL, NULL), 0);
@@ -402,7 +392,7 @@ START_TEST(pipe_round_trip) {
   ck_assert_int_eq(conc_conn_recv(&pipe_a, &m, &n, 30), CONC_ECLOSED);
   ck_assert_int_eq(conc_conn_send(&pipe_a, "x", 1, 30), CONC_ECLOSED);
   ck_assert_int_eq(conc_conn_close(&pipe_a), 0);
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 

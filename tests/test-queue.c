@@ -20,25 +20,6 @@
 /* Test-only hook of src/queue.c (hidden symbol; the tests link statically). */
 extern void (*conc__queue_fault_hook)(int step);
 
-#define CHILD_CHECK(cond)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      fprintf(stderr, "child check failed at line %d: %s\n", __LINE__,        \
-              #cond);                                                         \
-      _exit(1);                                                               \
-    }                                                                         \
-  } while (0)
-
-static int fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
-  ck_assert_ptr_nonnull(d);
-  int n = 0;
-  while (readdir(d))
-    n++;
-  closedir(d);
-  return n;
-}
-
 static int child_status(pid_t pid) {
   int st = 0;
   ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -81,7 +62,7 @@ static bool msg_check(const unsigned char *b, size_t n, unsigned i) {
 /* ---- single process ---- */
 
 START_TEST(queue_put_get_basic) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   conc_queue *q = make_queue(0, 0);
   ck_assert_int_eq(conc_queue_count(q), 0);
   unsigned char buf[3000];
@@ -113,7 +94,7 @@ START_TEST(queue_put_get_basic) {
   ck_assert(conc_now() - t0 >= 0.05);
   ck_assert_int_eq(conc_queue_count(q), 0);
   ck_assert_int_eq(conc_queue_destroy(q), 0);
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 

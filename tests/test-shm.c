@@ -13,25 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHILD_CHECK(cond)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      fprintf(stderr, "child check failed at line %d: %s\n", __LINE__,        \
-              #cond);                                                         \
-      _exit(1);                                                               \
-    }                                                                         \
-  } while (0)
-
-static int fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
-  ck_assert_ptr_nonnull(d);
-  int n = 0;
-  while (readdir(d))
-    n++;
-  closedir(d);
-  return n;
-}
-
 static void child_ok(pid_t pid) {
   int st = 0;
   ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -46,7 +27,7 @@ static bool dev_shm_has(const char *name) {
 }
 
 START_TEST(shm_anon_fork) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   conc_shm s = {0};
   ck_assert_ptr_null(conc_shm_addr(&s));
   ck_assert_uint_eq(conc_shm_size(&s), 0);
@@ -73,12 +54,12 @@ START_TEST(shm_anon_fork) {
   ck_assert_int_eq(conc_shm_close(&s), 0);
   ck_assert_int_eq(conc_shm_close(&s), CONC_EINVAL);
   ck_assert_ptr_null(conc_shm_addr(&s));
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 
 START_TEST(shm_named_create_open_unlink) {
-  int fds = fd_count();
+  int fds = conc_test_fd_count();
   char name[80], bare[64];
   snprintf(bare, sizeof bare, "conc-test-shm-%d", (int)getpid());
   snprintf(name, sizeof name, "/%s", bare);
@@ -108,7 +89,7 @@ START_TEST(shm_named_create_open_unlink) {
   /* still mapped after unlink */
   ck_assert_str_eq(conc_shm_addr(&a), "hello");
   ck_assert_int_eq(conc_shm_close(&a), 0);
-  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
 }
 END_TEST
 

@@ -40,15 +40,6 @@ static int child_status(pid_t pid) {
 }
 
 /* In a forked child: no Check calls, just an exit code naming the line. */
-#define CHILD_CHECK(cond)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      fprintf(stderr, "child check failed at line %d: %s\n", __LINE__,        \
-              #cond);                                                         \
-      _exit(1);                                                               \
-    }                                                                         \
-  } while (0)
-
 #define ASSERT_CHILD_OK(pid)                                                  \
   do {                                                                        \
     int st_ = child_status(pid);                                              \

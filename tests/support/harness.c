@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +141,16 @@ void conc_test_latch_wait(conc_test_latch *l) {
   while (l->count > 0)
     pthread_cond_wait(&l->cond, &l->lock);
   pthread_mutex_unlock(&l->lock);
+}
+
+int conc_test_fd_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  ck_assert_ptr_nonnull(d);
+  int n = 0;
+  while (readdir(d))
+    n++;
+  closedir(d);
+  return n;
 }
 
 int conc_test_capture(const char *cmd, char **out) {

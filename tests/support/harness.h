@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conc.h"
 
@@ -48,6 +49,20 @@ typedef struct conc_test_latch {
 void conc_test_latch_init(conc_test_latch *l, long count);
 void conc_test_latch_count_down(conc_test_latch *l);
 void conc_test_latch_wait(conc_test_latch *l);
+
+/* In a forked child, where Check's asserts cannot report: print the failed
+ * condition and exit with status 1 (the parent checks the status). */
+#define CHILD_CHECK(cond)                                                     \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      fprintf(stderr, "child check failed at line %d: %s\n", __LINE__,        \
+              #cond);                                                         \
+      _exit(1);                                                               \
+    }                                                                         \
+  } while (0)
+
+/* Open file descriptors of this process (entries of /proc/self/fd). */
+int conc_test_fd_count(void);
 
 /* Run a shell command, capture its stdout (malloc'd, caller frees). Returns
  * the exit status (-1 on failure). */
