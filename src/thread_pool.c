@@ -143,6 +143,9 @@ typedef struct pool {
 
 static _Thread_local worker *tl_worker;
 
+/* Tests only: when non-zero, starting a worker fails with this errno. */
+_Atomic int conc__test_spawn_error;
+
 #define RING_SIZE 4096
 
 typedef struct ring_cell {
@@ -754,7 +757,10 @@ static int spawn(pool *p) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits it */
-    int e = pthread_create(&w->th, NULL, worker_main, w);
+    int e = atomic_load_explicit(&conc__test_spawn_error,
+                                 memory_order_relaxed);
+    if (CONC_LIKELY(e == 0))
+      e = pthread_create(&w->th, NULL, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e == 0) {
       w->started = true;

@@ -985,6 +985,43 @@ START_TEST(pool_stats_cancel_futures_counts_drained) {
 }
 END_TEST
 
+/* Hidden test hook of src/thread_pool.c (the tests link statically). */
+extern _Atomic int conc__test_spawn_error;
+
+START_TEST(pool_thread_start_failure_reported) {
+  conc_set_log_handler(quiet_log, NULL);
+  conc_executor *ex = make_pool(2);
+  atomic_store(&counter, 0);
+  atomic_store(&conc__test_spawn_error, EAGAIN);
+  conc_future *f = (conc_future *)1;
+  /* no worker can start: the task is refused, never queued */
+  ck_assert_int_eq(conc_executor_submit(ex, count, NULL, &f), CONC_EAGAIN);
+  ck_assert_ptr_null(f);
+  atomic_store(&conc__test_spawn_error, ENOMEM);
+  ck_assert_int_eq(conc_executor_submit(ex, count, NULL, NULL), CONC_ENOMEM);
+  atomic_store(&conc__test_spawn_error, 0);
+  ck_assert_int_eq(conc_executor_submit(ex, count, NULL, &f), 0);
+  ck_assert_int_eq(conc_future_result(f, -1, NULL), 0);
+  conc_future_release(f);
+  /* one worker exists: a failed second start only logs; the task runs */
+  atomic_store(&conc__test_spawn_error, EAGAIN);
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *blocker, *g;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
+  conc_test_latch_wait(&started);
+  ck_assert_int_eq(conc_executor_submit(ex, count, NULL, &g), 0);
+  atomic_store(&conc__test_spawn_error, 0);
+  conc_test_latch_count_down(&gate);
+  ck_assert_int_eq(conc_future_result(g, -1, NULL), 0);
+  ck_assert_int_eq(atomic_load(&counter), 2);
+  conc_future_release(g);
+  conc_future_release(blocker);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+  conc_set_log_handler(NULL, NULL);
+}
+END_TEST
+
 CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_submit_invalid_and_after_shutdown, pool_submit_nomem,
                pool_fire_and_forget, pool_task_error,
@@ -1005,4 +1042,5 @@ CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_backpressure_shutdown_wakes_waiter,
                pool_backpressure_own_tasks_never_wait,
                pool_stats_counts_outcomes,
-               pool_stats_cancel_futures_counts_drained)
+               pool_stats_cancel_futures_counts_drained,
+               pool_thread_start_failure_reported)
