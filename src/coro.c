@@ -593,6 +593,12 @@ int conc_coro_spawn(conc_loop *l, conc_coro_fn fn, void *arg,
   return 0;
 }
 
+conc_coro *conc_coro_retain(conc_coro *h) {
+  if (h)
+    h->refs++;
+  return h;
+}
+
 void conc_coro_release(conc_coro *h) {
   if (h)
     coro_unref(h);

@@ -836,10 +836,155 @@ START_TEST(coro_many) {
 }
 END_TEST
 
+/* ---- task groups ---- */
+
+struct kid {
+  double sleep;
+  int fail; /* returned after the sleep */
+  int got;  /* what the sleep returned */
+  bool ran;
+};
+
+static int kid_main(void *arg, void **result) {
+  struct kid *k = arg;
+  k->ran = true;
+  k->got = conc_coro_sleep(k->sleep);
+  *result = k;
+  if (k->got)
+    return k->got;
+  return k->fail;
+}
+
+static int group_ok_body(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct kid kids[3] = {{0.003, 0, -1, false}, {0.001, 0, -1, false},
+                        {0.002, 0, -1, false}};
+  conc_coro_group *g;
+  ck_assert_int_eq(conc_coro_group_create(&g), 0);
+  conc_coro *h = NULL;
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(conc_coro_group_spawn(g, kid_main, &kids[i],
+                                           i == 0 ? &h : NULL),
+                     0);
+  ck_assert_int_eq(conc_coro_group_wait(g), 0);
+  for (int i = 0; i < 3; i++)
+    ck_assert(kids[i].ran && kids[i].got == 0);
+  void *r;
+  ck_assert_int_eq(conc_coro_result(h, &r), 0);
+  ck_assert_ptr_eq(r, &kids[0]);
+  conc_coro_release(h);
+  /* after the wait the group takes no more children */
+  ck_assert_int_eq(conc_coro_group_spawn(g, kid_main, &kids[0], NULL),
+                   CONC_ECLOSED);
+  conc_coro_group_destroy(g);
+  return 0;
+}
+
+START_TEST(group_all_succeed) {
+  ck_assert_int_eq(conc_coro_run(group_ok_body, NULL, NULL), 0);
+}
+END_TEST
+
+static int group_fail_body(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  struct kid kids[3] = {{60, 0, -1, false}, {0.001, -77, -1, false},
+                        {60, 0, -1, false}};
+  conc_coro_group *g;
+  ck_assert_int_eq(conc_coro_group_create(&g), 0);
+  conc_coro *kh[3];
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(conc_coro_group_spawn(g, kid_main, &kids[i], &kh[i]), 0);
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_coro_group_wait(g), -77); /* the first failure */
+  ck_assert(conc_now() - t0 < 30);                 /* siblings cancelled */
+  ck_assert_int_eq(kids[0].got, CONC_ECANCELED);
+  ck_assert_int_eq(kids[2].got, CONC_ECANCELED);
+  ck_assert_int_eq(conc_coro_result(kh[0], NULL), CONC_ECANCELED);
+  ck_assert_int_eq(conc_coro_result(kh[1], NULL), -77);
+  for (int i = 0; i < 3; i++)
+    conc_coro_release(kh[i]);
+  conc_coro_group_destroy(g);
+  return 0;
+}
+
+START_TEST(group_first_failure_cancels_siblings) {
+  ck_assert_int_eq(conc_coro_run(group_fail_body, NULL, NULL), 0);
+}
+END_TEST
+
+static struct kid parent_kids[2];
+static int group_parent(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_coro_group *g;
+  ck_assert_int_eq(conc_coro_group_create(&g), 0);
+  for (int i = 0; i < 2; i++) {
+    parent_kids[i] = (struct kid){60, 0, -1, false};
+    ck_assert_int_eq(conc_coro_group_spawn(g, kid_main, &parent_kids[i], NULL),
+                     0);
+  }
+  int rc = conc_coro_group_wait(g);
+  conc_coro_group_destroy(g);
+  return rc;
+}
+
+static int group_cancel_body(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_coro *p;
+  ck_assert_int_eq(conc_coro_spawn(NULL, group_parent, NULL, NULL, &p), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0); /* the parent starts its group */
+  ck_assert_int_eq(conc_coro_yield(), 0); /* the kids start sleeping */
+  ck_assert_int_eq(conc_coro_cancel(p), 0);
+  ck_assert_int_eq(conc_coro_await(p, -1, NULL), CONC_ECANCELED);
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(parent_kids[i].got, CONC_ECANCELED);
+  conc_coro_release(p);
+  return 0;
+}
+
+START_TEST(group_parent_cancelled) {
+  ck_assert_int_eq(conc_coro_run(group_cancel_body, NULL, NULL), 0);
+}
+END_TEST
+
+static int group_destroy_body(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static struct kid k = {60, 0, -1, false};
+  conc_coro_group *g;
+  ck_assert_int_eq(conc_coro_group_create(&g), 0);
+  ck_assert_int_eq(conc_coro_group_spawn(g, kid_main, &k, NULL), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  conc_coro_group_destroy(g); /* cancels the child, which ends on its own */
+  return 0;
+}
+
+START_TEST(group_errors_and_destroy) {
+  conc_coro_group *g;
+  ck_assert_int_eq(conc_coro_group_create(NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_group_create(&g), 0);
+  ck_assert_int_eq(conc_coro_group_spawn(g, kid_main, NULL, NULL), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_group_spawn(NULL, kid_main, NULL, NULL),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_group_spawn(g, NULL, NULL, NULL), CONC_EINVAL);
+  ck_assert_int_eq(conc_coro_group_wait(g), CONC_EPERM);
+  ck_assert_int_eq(conc_coro_group_wait(NULL), CONC_EINVAL);
+  conc_coro_group_destroy(g);
+  conc_coro_group_destroy(NULL);
+  ck_assert_int_eq(conc_coro_run(group_destroy_body, NULL, NULL), 0);
+  ck_assert_ptr_null(conc_coro_retain(NULL));
+}
+END_TEST
+
 CONC_TEST_MAIN("coro", coro_run_result, coro_spawn_await, coro_many_waiters,
                coro_yield_order, coro_sleep_order, coro_cancel_sleep,
                coro_cancel_yield, coro_cancel_await, coro_cancel_before_start,
                coro_await_timeout, coro_eperm_outside, coro_bad_args,
                coro_enomem, loop_deadlock_destroy, loop_destroy_suspended,
                coro_fp_isolation, coro_many, coro_locals, coro_cancel_ready,
-               coro_timer_heap_random, loop_sleeps_not_spins)
+               coro_timer_heap_random, loop_sleeps_not_spins, group_all_succeed,
+               group_first_failure_cancels_siblings, group_parent_cancelled,
+               group_errors_and_destroy)

@@ -111,6 +111,10 @@ CONC_EXTERN int conc_coro_spawn(conc_loop *loop, conc_coro_fn fn, void *arg,
                                 const conc_coro_options *opts,
                                 conc_coro **out);
 
+/* Take one more handle reference (released with conc_coro_release);
+ * returns h.  Loop thread only (the count is not atomic). */
+CONC_EXTERN conc_coro *conc_coro_retain(conc_coro *h);
+
 /* Drop the handle.  A coroutine still running carries on, detached; the
  * record is freed when both it has finished and its handle is released.
  * Valid after the loop is destroyed.  NULL is ignored.  Never fails. */
@@ -186,6 +190,43 @@ CONC_EXTERN int conc_coro_local_get(const void *key, void **value);
  * CONC_EDEADLK if coroutines were left that nothing could wake (they were
  * cancelled and run to completion by the loop's destruction).  Blocks. */
 CONC_EXTERN int conc_coro_run(conc_coro_fn fn, void *arg, void **result);
+
+/* ---- Task groups (asyncio.TaskGroup) ----
+ *
+ *   conc_coro_group *g;
+ *   conc_coro_group_create(&g);
+ *   conc_coro_group_spawn(g, fetch, url1, NULL);
+ *   conc_coro_group_spawn(g, fetch, url2, NULL);
+ *   rc = conc_coro_group_wait(g);   // all done; the first failure wins
+ *   conc_coro_group_destroy(g);
+ *
+ * The first child that fails (returns an error other than CONC_ECANCELED)
+ * cancels all its siblings, and conc_coro_group_wait returns its error once
+ * every child has finished.  A group and its children belong to the loop of
+ * the coroutine that uses it. */
+typedef struct conc_coro_group conc_coro_group;
+
+/* Returns 0, CONC_EINVAL or CONC_ENOMEM.  Loop thread. */
+CONC_EXTERN int conc_coro_group_create(conc_coro_group **out);
+
+/* Start fn(arg, &result) as a child of g on the calling coroutine's loop.
+ * out (may be NULL) receives a handle to release with conc_coro_release.
+ * Returns 0, CONC_EINVAL, CONC_ENOMEM, CONC_EPERM outside a coroutine,
+ * CONC_ECLOSED once g has failed or its wait has returned.  Coroutine only;
+ * never blocks. */
+CONC_EXTERN int conc_coro_group_spawn(conc_coro_group *g, conc_coro_fn fn,
+                                      void *arg, conc_coro **out);
+
+/* Wait until every child has finished.  Returns 0, or the first failing
+ * child's error.  If the waiting coroutine is cancelled meanwhile, every
+ * child is cancelled, waited for, and CONC_ECANCELED returned.  After it
+ * returns the group takes no new children.  Returns CONC_EPERM outside a
+ * coroutine, CONC_EINVAL for NULL.  Coroutine only; parks. */
+CONC_EXTERN int conc_coro_group_wait(conc_coro_group *g);
+
+/* Free g.  Children still running (when wait was not called) are
+ * cancelled and carry on, detached, to their end.  NULL is ignored. */
+CONC_EXTERN void conc_coro_group_destroy(conc_coro_group *g);
 
 #ifdef __cplusplus
 }
