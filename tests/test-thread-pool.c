@@ -32,6 +32,17 @@ static void *wait_gate(void *a) {
   return a;
 }
 
+/* Park one worker on the gate: returns the running task's future once it
+ * has started (open with conc_test_latch_count_down(&gate)). */
+static conc_future *block_one_worker(conc_executor *ex) {
+  conc_test_latch_init(&gate, 1);
+  conc_test_latch_init(&started, 1);
+  conc_future *f;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &f), 0);
+  conc_test_latch_wait(&started);
+  return f;
+}
+
 START_TEST(pool_submit_and_result) {
   conc_executor *ex = make_pool(4);
   conc_future *fs[100];
@@ -261,11 +272,8 @@ END_TEST
 
 START_TEST(pool_cancel_pending) {
   conc_executor *ex = make_pool(1);
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker, *f;
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
+  conc_future *f;
   ck_assert(conc_future_running(blocker));
   ck_assert(!conc_future_cancel(blocker));
   atomic_store(&counter, 0);
@@ -486,11 +494,7 @@ static void *note_order(void *a) { /* one worker: no race */
 
 START_TEST(pool_deadline_and_priority) {
   conc_executor *ex = make_pool(1);
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker;
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
   conc_submit_options so;
   conc_submit_options_init(&so);
   so.deadline = conc_now() - 1; /* already passed */
@@ -528,11 +532,7 @@ END_TEST
  * later higher-priority tasks, then runs: it is never starved. */
 START_TEST(pool_priority_ageing_no_starvation) {
   conc_executor *ex = make_pool(1);
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker;
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
   enum { HIGH = 200 };
   static conc_future *fs[HIGH + 1];
   static int order[HIGH + 1];
@@ -842,11 +842,8 @@ END_TEST
 
 START_TEST(pool_backpressure_shutdown_wakes_waiter) {
   conc_executor *ex = make_bounded(1, 1, 0);
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker, *q;
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
+  conc_future *q;
   ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &q), 0); /* full */
   struct blocked_submit b = {ex, 1, NULL};
   pthread_t t;
@@ -914,11 +911,8 @@ START_TEST(pool_stats_counts_outcomes) {
   ck_assert_uint_eq(st.submitted, 0);
   ck_assert_uint_eq(st.workers, 0);
   ck_assert(isnan(st.run_time_p50));
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker, *ok, *bad, *late, *gone;
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
+  conc_future *ok, *bad, *late, *gone;
   ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &ok), 0);
   ck_assert_int_eq(conc_executor_submit(ex, failing, (void *)3, &bad), 0);
   conc_submit_options so;
@@ -962,11 +956,8 @@ END_TEST
 
 START_TEST(pool_stats_cancel_futures_counts_drained) {
   conc_executor *ex = make_bounded(1, 4, 0);
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker, *q[3];
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
+  conc_future *q[3];
   for (int i = 0; i < 3; i++)
     ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &q[i]), 0);
   ck_assert_int_eq(conc_executor_shutdown(ex, false, true), 0);
@@ -1005,11 +996,8 @@ START_TEST(pool_thread_start_failure_reported) {
   conc_future_release(f);
   /* one worker exists: a failed second start only logs; the task runs */
   atomic_store(&conc__test_spawn_error, EAGAIN);
-  conc_test_latch_init(&gate, 1);
-  conc_test_latch_init(&started, 1);
-  conc_future *blocker, *g;
-  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &blocker), 0);
-  conc_test_latch_wait(&started);
+  conc_future *blocker = block_one_worker(ex);
+  conc_future *g;
   ck_assert_int_eq(conc_executor_submit(ex, count, NULL, &g), 0);
   atomic_store(&conc__test_spawn_error, 0);
   conc_test_latch_count_down(&gate);
