@@ -102,6 +102,11 @@ typedef struct ppool {
   /* queues: futures linked through f->next */
   conc_future *pend_head, *pend_tail, *retry_head, *retry_tail;
   size_t npending;
+  size_t max_queued;     /* bound on npending for outside submitters */
+  pthread_cond_t room_cv; /* npending went below max_queued, or shutdown */
+  unsigned room_waiters;
+  bool prio_mode;        /* some task had a priority: keep pending sorted */
+  uint32_t arrivals;     /* priority keys: arrival - 64 x priority */
   uint64_t next_id;
   bool shutdown, broken;
   bool sleep_inf; /* the collector sleeps without a timeout: poke it */
@@ -346,8 +351,10 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
     if (rc)
       return rc;
   }
+  bool found;
+  size_t index = name_index(p, name, &found); /* found: checked at submit */
   conc__frame_header(q, CONC__FT_TASK, flags, (uint32_t)plen, id);
-  conc__put32(q + 16, (uint32_t)f->detail);
+  conc__put32(q + 16, (uint32_t)index);
   conc__put32(q + 20, 0);
   if (flags)
     conc__put64(q + 24, len);
@@ -368,8 +375,18 @@ static slot *best_slot(ppool *p) {
   return best;
 }
 
-/* Hand queued tasks to workers while some accept them. */
+static void dispatch_(ppool *p, done_list *d);
+
+/* Hand queued tasks to workers while some accept them; wake submitters
+ * waiting for room. */
 static void dispatch(ppool *p, done_list *d) {
+  size_t before = p->npending;
+  dispatch_(p, d);
+  if (p->room_waiters && p->npending < before)
+    pthread_cond_broadcast(&p->room_cv);
+}
+
+static void dispatch_(ppool *p, done_list *d) {
   while (p->retry_head || p->pend_head) {
     slot *s = best_slot(p);
     if (!s)
@@ -450,6 +467,7 @@ static void break_pool(ppool *p, done_list *d, const char *why) {
   if (!p->broken)
     conc_log(CONC_LOG_ERROR, "process pool broken: %s", why);
   p->broken = true;
+  pthread_cond_broadcast(&p->room_cv);
   conc_future *f;
   while ((f = q_pop(&p->retry_head, &p->retry_tail))) {
     p->n_failed++;
@@ -939,6 +957,33 @@ static void *collector(void *arg) {
 
 /* ---- executor interface ---- */
 
+/* Insert f into the pending FIFO by priority with ageing, as the thread
+ * pool does: key = arrival - 64 x priority, smaller first (wrap-safe
+ * comparison); the key lives in f->detail while the task is pending. */
+static void prio_insert(ppool *p, conc_future *f, int prio) {
+  int32_t key = (int32_t)(p->arrivals++ - (uint32_t)(64 * prio));
+  f->detail = key;
+  conc_future *prev = NULL;
+  for (conc_future *x = p->pend_head; x;
+       x = atomic_load_explicit(&x->next, memory_order_relaxed)) {
+    if ((int32_t)((uint32_t)key - (uint32_t)x->detail) < 0)
+      break;
+    prev = x;
+  }
+  if (!prev) {
+    atomic_store_explicit(&f->next, p->pend_head, memory_order_relaxed);
+    p->pend_head = f;
+    if (!p->pend_tail)
+      p->pend_tail = f;
+  } else {
+    conc_future *next = atomic_load_explicit(&prev->next, memory_order_relaxed);
+    atomic_store_explicit(&f->next, next, memory_order_relaxed);
+    atomic_store_explicit(&prev->next, f, memory_order_relaxed);
+    if (!next)
+      p->pend_tail = f;
+  }
+}
+
 static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
                      const conc_submit_options *o, unsigned flags,
                      conc_future **out) {
@@ -958,8 +1003,8 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
   conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
   if (!f)
     return CONC_ENOMEM;
+  (void)index;
   f->flags |= (uint16_t)flags;
-  f->detail = (int32_t)index;
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
@@ -967,6 +1012,40 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
   done_list d = {NULL};
   pthread_mutex_lock(&p->mu);
   int rc = p->broken ? CONC_EBROKEN : p->shutdown ? CONC_ESHUTDOWN : 0;
+  /* backpressure: wait for room (never on the collector: callbacks that
+   * submit must not block the thread that makes room) */
+  if (!rc && p->max_queued && p->npending >= p->max_queued &&
+      !pthread_equal(pthread_self(), p->thread)) {
+    double timeout = o ? o->timeout : -1;
+    double deadline = conc__deadline(timeout);
+    while (!rc && p->npending >= p->max_queued) {
+      if (timeout == 0) {
+        rc = CONC_EAGAIN;
+        break;
+      }
+      p->room_waiters++;
+      if (deadline == INFINITY) {
+        pthread_cond_wait(&p->room_cv, &p->mu);
+      } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double left = deadline - conc_now();
+        if (left < 0)
+          left = 0;
+        ts.tv_sec += (time_t)left;
+        ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+          ts.tv_sec++;
+          ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
+      }
+      p->room_waiters--;
+      rc = p->broken ? CONC_EBROKEN : p->shutdown ? CONC_ESHUTDOWN : 0;
+      if (!rc && p->npending >= p->max_queued && conc_now() >= deadline)
+        rc = CONC_ETIMEDOUT;
+    }
+  }
   if (rc) {
     pthread_mutex_unlock(&p->mu);
     f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
@@ -975,7 +1054,15 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
       conc_future_release(f);
     return rc;
   }
-  q_push(&p->pend_head, &p->pend_tail, f);
+  int prio = o ? o->priority : 0;
+  if (prio)
+    p->prio_mode = true;
+  if (p->prio_mode) {
+    prio_insert(p, f, prio);
+  } else {
+    f->detail = (int32_t)p->arrivals++; /* its key, should priorities come */
+    q_push(&p->pend_head, &p->pend_tail, f);
+  }
   p->npending++;
   p->n_submitted++;
   dispatch(p, &d);
@@ -1018,6 +1105,7 @@ static int pp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
       conc_future_stop(r);
   }
   bool own = pthread_equal(pthread_self(), p->thread);
+  pthread_cond_broadcast(&p->room_cv);
   pthread_mutex_unlock(&p->mu);
   done_run(&d);
   poke(p);
@@ -1072,6 +1160,7 @@ static void pp_free(conc_executor *ex) {
   conc__free(p->initargs);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
+  pthread_cond_destroy(&p->room_cv);
   conc__free(p);
 }
 
@@ -1166,6 +1255,12 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->evfd = -1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->room_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  p->max_queued = o.max_queued;
   p->cap = cap;
   p->nslots = n;
   p->depth = 1 + (o.max_in_flight ? o.max_in_flight : 4);
