@@ -79,8 +79,17 @@ typedef struct slot {
   unsigned idle_deaths; /* deaths in a row with no task started */
 } slot;
 
+/* Results are consumed under rx, by the collector or by a thread waiting
+ * for one of the pool's futures (future.c, FF_HELPED); rx comes before
+ * mu.  The helper outlives the pool while futures hold it. */
+typedef struct pp_helper {
+  conc__helper h;
+  pthread_mutex_t rx;
+} pp_helper;
+
 typedef struct ppool {
   conc_executor ex; /* first */
+  pp_helper *hp;
   pthread_mutex_t mu;
   pthread_cond_t cv; /* collector finished */
   pthread_t thread;
@@ -125,48 +134,40 @@ static uint64_t mono_ns(void) {
 
 /* ---- completion outside the lock ---- */
 
-/* Futures to finish once mu is released: outcome stashed in the record
- * (f->next links them; they belong to no queue any more). */
+/* Futures to complete once the locks are released (callbacks may wait
+ * for other futures of the pool, or submit to it).  The outcome is written
+ * into the record now - a running task-bound future has no other
+ * completer - and published later; f->next links the list. */
 typedef struct done_list {
   conc_future *head;
 } done_list;
 
-typedef struct fail_rec {
-  int outcome, detail;
-  char *msg;
-} fail_rec;
-
-static void done_add(done_list *d, conc_future *f, int outcome, int detail,
-                     char *msg) {
-  /* the record is ours until published: park the failure in it */
-  fail_rec *r = conc__malloc(sizeof *r);
-  if (!r) { /* keep the outcome, lose the message */
-    conc__free(msg);
-    msg = NULL;
-  } else {
-    r->outcome = outcome;
-    r->detail = detail;
-    r->msg = msg;
-  }
-  f->detail = outcome; /* fallback when r is NULL */
-  f->u.msg = (char *)r;
+static void done_push(done_list *d, conc_future *f) {
   atomic_store_explicit(&f->next, d->head, memory_order_relaxed);
   d->head = f;
 }
 
+static void done_add(done_list *d, conc_future *f, int outcome, int detail,
+                     char *msg) {
+  f->outcome = (int16_t)outcome;
+  f->detail = detail;
+  f->u.msg = msg;
+  done_push(d, f);
+}
+
+static void done_ok(done_list *d, conc_future *f, void *result) {
+  f->outcome = 0;
+  f->u.result = result;
+  done_push(d, f);
+}
+
+/* Publish, then drop the pool's reference. */
 static void done_run(done_list *d) {
   conc_future *f = d->head;
   d->head = NULL;
   while (f) {
     conc_future *next = atomic_load_explicit(&f->next, memory_order_relaxed);
-    fail_rec *r = (fail_rec *)(void *)f->u.msg;
-    f->u.msg = NULL;
-    if (r) {
-      conc__future_fail(f, r->outcome, r->detail, r->msg);
-      conc__free(r);
-    } else {
-      conc__future_fail(f, f->detail, 0, NULL);
-    }
+    conc__future_finish_prepared(f);
     conc_future_release(f);
     f = next;
   }
@@ -576,13 +577,12 @@ static int take_result(ppool *p, slot *s, done_list *d) {
     p->n_failed++;
   pthread_mutex_unlock(&p->mu);
   if (outcome == 0) {
-    conc__future_succeed(f, out);
+    done_ok(d, f, out);
   } else {
     if (outcome == CONC_ETASK && !msg)
       msg = conc__strdup("task failed");
-    conc__future_fail(f, outcome, outcome == CONC_ETASK ? r.code : 0, msg);
+    done_add(d, f, outcome, outcome == CONC_ETASK ? r.code : 0, msg);
   }
-  conc_future_release(f);
   return 1;
 }
 
@@ -789,6 +789,49 @@ static bool collector_done(ppool *p) {
   return true;
 }
 
+/* Take what every ring holds (under rx).  True if something was taken. */
+static bool collect_all(ppool *p, done_list *d) {
+  bool work = false;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (!s->ch)
+      continue;
+    for (int k = 0; k < 64; k++) {
+      int rc = take_result(p, s, d);
+      if (rc == 0)
+        break;
+      if (rc < 0) {
+        pthread_mutex_lock(&p->mu);
+        conc_log(CONC_LOG_ERROR,
+                 "process pool: bad bytes from worker %d: killing it", s->pid);
+        slot_kill(s, 0, 0);
+        pthread_mutex_unlock(&p->mu);
+        break;
+      }
+      work = true;
+    }
+  }
+  return work;
+}
+
+static bool pp_help(conc__helper *h) {
+  pp_helper *hp = (pp_helper *)h;
+  if (pthread_mutex_trylock(&hp->rx) != 0)
+    return false;
+  ppool *p = h->pool;
+  done_list d = {NULL};
+  bool work = p && collect_all(p, &d);
+  pthread_mutex_unlock(&hp->rx);
+  done_run(&d);
+  return work;
+}
+
+static void pp_helper_destroy(conc__helper *h) {
+  pp_helper *hp = (pp_helper *)h;
+  pthread_mutex_destroy(&hp->rx);
+  conc__free(hp);
+}
+
 /* Poll the server, the workers' sockets and pidfds (deaths) and the
  * eventfd; ms as poll's.  Marks dead workers, reads server messages. */
 static void collector_poll(ppool *p, struct pollfd *pf, int *who, int ms,
@@ -868,28 +911,10 @@ static void *collector(void *arg) {
   double next = INFINITY;
   done_list d = {NULL};
   for (;;) {
-    bool work = false;
     /* 1. results */
-    for (unsigned i = 0; i < p->nslots; i++) {
-      slot *s = &p->slots[i];
-      if (s->state == W_EMPTY)
-        continue;
-      for (int k = 0; k < 64; k++) {
-        int rc = take_result(p, s, &d);
-        if (rc == 0)
-          break;
-        if (rc < 0) {
-          pthread_mutex_lock(&p->mu);
-          conc_log(CONC_LOG_ERROR,
-                   "process pool: bad bytes from worker %d: killing it",
-                   s->pid);
-          slot_kill(s, 0, 0);
-          pthread_mutex_unlock(&p->mu);
-          break;
-        }
-        work = true;
-      }
-    }
+    pthread_mutex_lock(&p->hp->rx);
+    bool work = collect_all(p, &d);
+    pthread_mutex_unlock(&p->hp->rx);
     done_run(&d);
     /* 2. events: now and then while busy, or asleep when idle */
     uint64_t now = mono_ns();
@@ -917,6 +942,7 @@ static void *collector(void *arg) {
       conc_sleep(0.001);
     }
     /* 3. deaths, dispatch, exits, running tasks */
+    pthread_mutex_lock(&p->hp->rx);
     pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < p->nslots; i++) {
       slot *s = &p->slots[i];
@@ -942,6 +968,7 @@ static void *collector(void *arg) {
     next = check_running(p);
     bool done = collector_done(p);
     pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->hp->rx);
     done_run(&d);
     if (done)
       break;
@@ -1004,7 +1031,8 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
   if (!f)
     return CONC_ENOMEM;
   (void)index;
-  f->flags |= (uint16_t)flags;
+  f->flags |= (uint16_t)(flags | FF_HELPED);
+  conc__closure_set_helper(arg, &p->hp->h);
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
@@ -1155,6 +1183,14 @@ static void pp_free(conc_executor *ex) {
   }
   if (p->evfd >= 0)
     close(p->evfd);
+  if (p->hp) { /* waiters still holding futures see a pool that is gone */
+    if (local)
+      pthread_mutex_lock(&p->hp->rx);
+    p->hp->h.pool = NULL;
+    if (local)
+      pthread_mutex_unlock(&p->hp->rx);
+    conc__helper_release(&p->hp->h);
+  }
   conc__free(p->slots);
   conc__free(p->names);
   conc__free(p->initargs);
@@ -1267,6 +1303,16 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->max_tasks = o.max_tasks_per_child;
   p->task_timeout = o.task_timeout < 0 ? -1 : o.task_timeout;
   p->stop_grace = o.stop_grace < 0 ? -1 : o.stop_grace;
+  p->hp = conc__calloc(1, sizeof *p->hp);
+  if (!p->hp) {
+    rc = CONC_ENOMEM;
+    goto fail;
+  }
+  atomic_init(&p->hp->h.refs, 1);
+  p->hp->h.help = pp_help;
+  p->hp->h.destroy = pp_helper_destroy;
+  p->hp->h.pool = p;
+  pthread_mutex_init(&p->hp->rx, NULL);
   p->slots = conc__calloc(n, sizeof *p->slots);
   p->nnames = conc_task_count();
   p->names = conc__calloc(p->nnames ? p->nnames : 1, sizeof *p->names);
