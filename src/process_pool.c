@@ -58,7 +58,10 @@ enum { W_EMPTY, W_SPAWNING, W_READY, W_RETIRING, W_DEAD };
 typedef struct inflight {
   conc_future *f; /* NULL for the initializer */
   uint64_t id;
+  double submitted; /* with CONC_EXECUTOR_TIMING, else NAN */
 } inflight;
+
+#define HIST_BUCKETS 40 /* log2 nanoseconds, as the thread pool's */
 
 typedef struct slot {
   int state;
@@ -120,6 +123,8 @@ typedef struct ppool {
   bool shutdown, broken;
   bool sleep_inf; /* the collector sleeps without a timeout: poke it */
   /* statistics */
+  bool timing;
+  uint64_t hist_wait[HIST_BUCKETS], hist_run[HIST_BUCKETS];
   unsigned long long n_submitted, n_completed, n_failed, n_cancelled,
       n_deadline;
 } ppool;
@@ -263,7 +268,7 @@ static int slot_spawn(ppool *p, slot *s) {
     if (p->initargs_len)
       memcpy(q + 24, p->initargs, p->initargs_len);
     conc__ring_publish(&s->ch->req, adv + n);
-    s->fl[0] = (inflight){NULL, 0};
+    s->fl[0] = (inflight){NULL, 0, NAN};
     s->fl_n = 1;
   }
   return 0;
@@ -431,7 +436,7 @@ static void dispatch_(ppool *p, done_list *d) {
       continue;
     }
     unsigned k = (s->fl_head + s->fl_n) % p->depth;
-    s->fl[k] = (inflight){f, id};
+    s->fl[k] = (inflight){f, id, (f->flags & FF_TIMED) ? f->u.submitted : NAN};
     s->fl_n++;
     s->sent++;
   }
@@ -483,6 +488,31 @@ static void break_pool(ppool *p, done_list *d, const char *why) {
     p->n_failed++;
     done_add(d, f, CONC_EBROKEN, 0, conc__strdup(why));
   }
+}
+
+static void hist_add(uint64_t *h, double seconds) {
+  double ns = seconds * 1e9;
+  int b = 0;
+  while (b < HIST_BUCKETS - 1 && ns >= 2.0) {
+    ns /= 2;
+    b++;
+  }
+  h[b]++;
+}
+
+static double hist_quantile(const uint64_t *h, double q) {
+  uint64_t total = 0;
+  for (int b = 0; b < HIST_BUCKETS; b++)
+    total += h[b];
+  if (total == 0)
+    return NAN;
+  uint64_t want = (uint64_t)(q * (double)(total - 1)) + 1, acc = 0;
+  for (int b = 0; b < HIST_BUCKETS; b++) {
+    acc += h[b];
+    if (acc >= want)
+      return ldexp(1.0, b + 1) * 1e-9; /* the bucket's upper bound */
+  }
+  return ldexp(1.0, HIST_BUCKETS) * 1e-9;
 }
 
 /* Take one result from s's ring.  Returns 1 if one was handled, 0 if the
@@ -569,6 +599,11 @@ static int take_result(ppool *p, slot *s, done_list *d) {
   /* counted before the future is published: a caller that saw the result
    * sees the count */
   pthread_mutex_lock(&p->mu);
+  if (!isnan(e.submitted)) {
+    double run = (double)r.run_ns * 1e-9;
+    hist_add(p->hist_run, run);
+    hist_add(p->hist_wait, conc_now() - run - e.submitted);
+  }
   if (outcome == 0)
     p->n_completed++;
   else if (outcome == CONC_ECANCELED)
@@ -1036,6 +1071,9 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
+  } else if (p->timing) {
+    f->flags |= FF_TIMED;
+    f->u.submitted = conc_now();
   }
   done_list d = {NULL};
   pthread_mutex_lock(&p->mu);
@@ -1232,6 +1270,16 @@ static void pp_stats(conc_executor *ex, conc_executor_stats *st) {
   st->running = running;
   st->queued = queued;
   st->workers = (unsigned)workers;
+  if (p->timing) {
+    uint64_t t = 0;
+    for (int b = 0; b < HIST_BUCKETS; b++)
+      t += p->hist_run[b];
+    st->timed = t;
+    st->queue_wait_p50 = hist_quantile(p->hist_wait, 0.50);
+    st->queue_wait_p99 = hist_quantile(p->hist_wait, 0.99);
+    st->run_time_p50 = hist_quantile(p->hist_run, 0.50);
+    st->run_time_p99 = hist_quantile(p->hist_run, 0.99);
+  }
   pthread_mutex_unlock(&p->mu);
 }
 
@@ -1297,6 +1345,7 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   pthread_cond_init(&p->room_cv, &ca);
   pthread_condattr_destroy(&ca);
   p->max_queued = o.max_queued;
+  p->timing = (o.flags & CONC_EXECUTOR_TIMING) != 0;
   p->cap = cap;
   p->nslots = n;
   p->depth = 1 + (o.max_in_flight ? o.max_in_flight : 4);

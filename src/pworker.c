@@ -82,7 +82,7 @@ static void wake_parent(worker *w) {
 
 /* Copy a result frame into the result ring, waiting for room. */
 static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
-                       const conc_bytes *out) {
+                       const conc_bytes *out, uint64_t run_ns) {
   uint32_t mlen = 0;
   const char *msg = ctx->outcome ? ctx->msg : NULL;
   if (msg) {
@@ -116,7 +116,7 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
   }
   conc__frame_header(p, CONC__FT_RESULT, flags, (uint32_t)plen, id);
   unsigned char *q = p + CONC__WIRE_HDR;
-  conc__result_encode_head(q, ctx->outcome, ctx->code, msg, mlen);
+  conc__result_encode_head(q, ctx->outcome, ctx->code, run_ns, msg, mlen);
   if (flags)
     conc__put64(q + head, olen);
   else if (olen)
@@ -149,7 +149,8 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
   }
   conc__task_ctx ctx = {NULL, 0, 0, NULL, &w->ch->stop_id, f->id,
                         &w->ch->stop_seq};
-  atomic_store_explicit(&w->ch->started_ns, mono_ns(), memory_order_relaxed);
+  uint64_t t0 = mono_ns();
+  atomic_store_explicit(&w->ch->started_ns, t0, memory_order_relaxed);
   atomic_store_explicit(&w->ch->started, f->id, memory_order_release);
   w->out.len = 0;
   if (t.index >= w->ntasks) {
@@ -164,7 +165,7 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
   if (map)
     munmap(map, maplen);
   conc__ring_release(&w->ch->req, adv);
-  put_result(w, f->id, &ctx, &w->out);
+  put_result(w, f->id, &ctx, &w->out, mono_ns() - t0);
   atomic_store_explicit(&w->ch->started, 0, memory_order_release);
   conc__free(ctx.msg);
   if (w->out.cap > (64u << 20)) /* do not sit on a huge buffer */

@@ -48,19 +48,21 @@ int conc__task_decode(const conc__frame *f, conc__task_msg *t) {
 }
 
 void conc__result_encode_head(unsigned char *p, int32_t outcome, int32_t code,
-                              const char *msg, uint32_t msg_len) {
+                              uint64_t run_ns, const char *msg,
+                              uint32_t msg_len) {
   conc__put32(p, (uint32_t)outcome);
   conc__put32(p + 4, (uint32_t)code);
   conc__put32(p + 8, msg_len);
   conc__put32(p + 12, 0);
+  conc__put64(p + 16, run_ns);
   if (msg_len)
-    memcpy(p + 16, msg, msg_len);
-  size_t pad = conc__result_head(msg_len) - 16 - msg_len;
-  memset(p + 16 + msg_len, 0, pad);
+    memcpy(p + 24, msg, msg_len);
+  size_t pad = conc__result_head(msg_len) - 24 - msg_len;
+  memset(p + 24 + msg_len, 0, pad);
 }
 
 int conc__result_decode(const conc__frame *f, conc__result_msg *r) {
-  if (f->type != CONC__FT_RESULT || f->len < 16)
+  if (f->type != CONC__FT_RESULT || f->len < 24)
     return CONC_EPROTO;
   const unsigned char *p = f->payload;
   r->outcome = (int32_t)conc__get32(p);
@@ -71,12 +73,13 @@ int conc__result_decode(const conc__frame *f, conc__result_msg *r) {
   if (r->outcome != 0 && r->outcome != CONC_ETASK &&
       r->outcome != CONC_ECANCELED)
     return CONC_EPROTO;
-  if (r->msg_len > f->len - 16)
+  r->run_ns = conc__get64(p + 16);
+  if (r->msg_len > f->len - 24)
     return CONC_EPROTO;
   size_t head = conc__result_head(r->msg_len);
   if (head > f->len)
     return CONC_EPROTO;
-  r->msg = r->msg_len ? (const char *)p + 16 : NULL;
+  r->msg = r->msg_len ? (const char *)p + 24 : NULL;
   if (f->flags & CONC__FF_FD) {
     if (f->len != head + 8)
       return CONC_EPROTO;

@@ -19,6 +19,7 @@
  *           i32 the task's own code
  *           u32 message length m (0: none)
  *           u32 0
+ *           u64 run time in nanoseconds (measured by the worker)
  *           m message bytes, padded to 8
  *           output bytes, or with FF_FD: u64 output length (memfd)
  *   INIT    as TASK: the initializer and its arguments
@@ -102,15 +103,17 @@ typedef struct conc__result_msg {
   uint32_t msg_len;
   const unsigned char *out; /* NULL with FF_FD */
   uint64_t len;
+  uint64_t run_ns;
 } conc__result_msg;
 int conc__result_decode(const conc__frame *f, conc__result_msg *r);
 /* Payload bytes of a RESULT before its output. */
 static inline size_t conc__result_head(uint32_t msg_len) {
-  return 16 + ((msg_len + 7u) & ~7u);
+  return 24 + (((size_t)msg_len + 7u) & ~(size_t)7u);
 }
 /* Encode a RESULT payload's head (outcome .. padded message) at p. */
 void conc__result_encode_head(unsigned char *p, int32_t outcome, int32_t code,
-                              const char *msg, uint32_t msg_len);
+                              uint64_t run_ns, const char *msg,
+                              uint32_t msg_len);
 
 /* HELLO */
 typedef struct conc__hello_msg {

@@ -13,6 +13,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -844,6 +845,51 @@ START_TEST(pp_priority_backpressure_deadline) {
 }
 END_TEST
 
+/* Statistics with timing percentiles, and a progress display counting a
+ * task map's results. */
+START_TEST(pp_timing_and_progress) {
+  conc_process_pool_options o;
+  conc_process_pool_options_init(&o);
+  o.max_workers = 2;
+  o.flags = CONC_EXECUTOR_TIMING;
+  conc_executor *ex;
+  ck_assert_int_eq(conc_process_pool_create(&o, &ex), 0);
+  enum { N = 40 };
+  conc_buf in[N];
+  for (int i = 0; i < N; i++)
+    in[i] = (conc_buf){"abcdef", (size_t)(i % 6)};
+  conc_progress_options po;
+  conc_progress_options_init(&po);
+  po.flags = CONC_PROGRESS_OFF;
+  conc_progress *pr;
+  ck_assert_int_eq(conc_progress_start(&pr, N, &po), 0);
+  conc_map_options mo;
+  conc_map_options_init(&mo);
+  mo.progress = pr;
+  conc_map *m;
+  ck_assert_int_eq(conc_executor_map_task(ex, "tp_inc", in, N, &mo, &m), 0);
+  void *r;
+  int k = 0;
+  while (conc_map_next(m, &r) == 1)
+    k++;
+  ck_assert_int_eq(k, N);
+  conc_map_destroy(m);
+  size_t done, errors;
+  conc_progress_counts(pr, &done, &errors, NULL);
+  ck_assert_uint_eq(done, N);
+  ck_assert_uint_eq(errors, 0);
+  conc_progress_stop(pr);
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  ck_assert_int_eq(conc_executor_get_stats(ex, &st), 0);
+  ck_assert_uint_eq(st.timed, N);
+  ck_assert(!isnan(st.run_time_p50) && !isnan(st.queue_wait_p50));
+  ck_assert(st.run_time_p99 >= st.run_time_p50);
+  ck_assert(st.queue_wait_p99 >= st.queue_wait_p50);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
 START_TEST(pp_bad_arguments) {
   conc_process_pool_options o;
   conc_process_pool_options_init(&o);
@@ -869,4 +915,5 @@ CONC_TEST_MAIN("process_pool", pp_basic, pp_refuses_pointers_and_unknown,
                pp_worker_killed_while_idle, pp_fork_server_single_threaded,
                pp_parent_killed_no_orphans, pp_map_task,
                pp_wait_and_as_completed, pp_priority_backpressure_deadline,
+               pp_timing_and_progress,
                pp_bad_arguments)

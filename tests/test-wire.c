@@ -71,9 +71,10 @@ START_TEST(wire_result_round_trip) {
   const char *msg = "it broke";
   uint32_t ml = (uint32_t)strlen(msg);
   size_t head = conc__result_head(ml);
-  ck_assert_uint_eq(head, 16 + 8);
+  ck_assert_uint_eq(head, 24 + 8);
   conc__frame_header(buf, CONC__FT_RESULT, 0, (uint32_t)(head + 3), 9);
-  conc__result_encode_head(buf + 16, CONC_ETASK, -77, msg, ml);
+  conc__result_encode_head(buf + 16, CONC_ETASK, -77, 123456789012ull, msg,
+                           ml);
   memcpy(buf + 16 + head, "xyz", 3);
   conc__frame f;
   ck_assert_int_eq(conc__frame_decode(buf, 16 + head + 3, &f), 0);
@@ -81,6 +82,7 @@ START_TEST(wire_result_round_trip) {
   ck_assert_int_eq(conc__result_decode(&f, &r), 0);
   ck_assert_int_eq(r.outcome, CONC_ETASK);
   ck_assert_int_eq(r.code, -77);
+  ck_assert(r.run_ns == 123456789012ull);
   ck_assert_uint_eq(r.msg_len, ml);
   ck_assert_int_eq(memcmp(r.msg, msg, ml), 0);
   ck_assert_uint_eq(r.len, 3);
@@ -91,7 +93,7 @@ START_TEST(wire_result_round_trip) {
   conc__put32(buf + 16, 0);
   conc__put32(buf + 24, 1000);
   ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
-  conc__put32(buf + 24, (uint32_t)(head + 3 - 16)); /* fits, padding not */
+  conc__put32(buf + 24, (uint32_t)(head + 3 - 24)); /* fits, padding not */
   ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
   conc__put32(buf + 24, ml);
   conc__put32(buf + 28, 5);
@@ -198,7 +200,8 @@ START_TEST(wire_fuzz_deterministic) {
       size_t head = conc__result_head(ml);
       size_t ol = (size_t)(s >> 30) % 100;
       conc__frame_header(buf + 4, CONC__FT_RESULT, 0, (uint32_t)(head + ol), s);
-      conc__result_encode_head(buf + 20, 0, 1, "message bytes ......................",
+      conc__result_encode_head(buf + 20, 0, 1, s,
+                               "message bytes ......................",
                                ml > 36 ? 36 : ml);
       n = 16 + head + ol;
       break;

@@ -83,7 +83,9 @@ typedef struct conc_process_pool_options {
                              the one running (pipelining); 0: 4 */
   size_t ring_size;       /* bytes per ring, a power of two from 64 KiB to
                              1 GiB; 0: 4 MiB (committed only when used) */
-  unsigned flags;         /* CONC_EXECUTOR_* */
+  unsigned flags;         /* CONC_EXECUTOR_* (with _TIMING the statistics
+                             have queue-wait and run-time percentiles; run
+                             time as measured by the worker) */
   size_t max_queued;      /* backpressure: at most this many tasks wait in
                              the pool (not yet handed to a worker); submit
                              then waits for room, as on the thread pool
