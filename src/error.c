@@ -10,8 +10,11 @@ const char *conc_strerror(int err) {
     return msg;
     CONC_ERRNO_MAP(X)
 #undef X
-  default:
-    return "unknown error";
+  default: {
+    /* -errno from the system (a descriptor limit, say): its description */
+    const char *d = err < 0 && err > -4000 ? strerrordesc_np(-err) : NULL;
+    return d ? d : "unknown error";
+  }
   }
 }
 

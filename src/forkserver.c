@@ -32,6 +32,9 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -113,8 +116,13 @@ static ssize_t recv_msg(int sock, unsigned char *buf, size_t cap, int *fds,
         close(fd);
     }
   }
-  if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+  if (m.msg_flags & MSG_TRUNC) { /* not one of ours */
+    for (int i = 0; i < *nfds; i++)
+      close(fds[i]);
+    *nfds = 0;
     return CONC_EPROTO;
+  }
+  /* MSG_CTRUNC (no descriptor slot left here): the bytes still count */
   return r;
 }
 
@@ -230,8 +238,21 @@ static char **server_env(char *var) {
   return env;
 }
 
+/* Reap the server; it ends on its own once its sockets close, unless it
+ * never reached conc_init (code before it blocks): then kill it. */
 static int reap(int pid, int pidfd) {
   siginfo_t si;
+  if (pidfd >= 0) {
+    struct pollfd pf = {pidfd, POLLIN, 0};
+    int r;
+    do
+      r = poll(&pf, 1, 2000);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+      syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  } else if (pid > 0) {
+    kill(pid, SIGKILL); /* no pidfd: cannot wait safely, end it */
+  }
   if (pidfd >= 0) {
     while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 &&
            errno == EINTR) {
@@ -387,7 +408,7 @@ int conc__fsrv_recv(conc__fsrv *s, conc__fsrv_msg *m) {
   if (r == 0 || r == -ECONNRESET)
     return CONC_ECLOSED;
   if (r < 0)
-    return (int)r;
+    return (int)r; /* recv_msg closed what it received */
   m->fd = -1;
   for (int i = 0; i < nfds; i++) {
     if (i == 0)

@@ -101,7 +101,7 @@ int conc__memfd_from(const void *p, size_t n) {
   return fd;
 }
 
-int conc__send_fd(int sock, int fd) {
+int conc__send_fd(int sock, int fd, int flags) {
   char byte = 'F';
   struct iovec iov = {&byte, 1};
   union {
@@ -120,7 +120,7 @@ int conc__send_fd(int sock, int fd) {
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof fd);
   for (;;) {
-    ssize_t r = sendmsg(sock, &m, MSG_NOSIGNAL);
+    ssize_t r = sendmsg(sock, &m, MSG_NOSIGNAL | flags);
     if (r == 1)
       return 0;
     if (r < 0 && errno == EINTR)
@@ -129,7 +129,7 @@ int conc__send_fd(int sock, int fd) {
   }
 }
 
-int conc__recv_fd(int sock, int *fd) {
+int conc__recv_fd(int sock, int *fd, int flags) {
   char byte;
   struct iovec iov = {&byte, 1};
   union {
@@ -143,18 +143,27 @@ int conc__recv_fd(int sock, int *fd) {
   m.msg_controllen = sizeof u.buf;
   ssize_t r;
   do
-    r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
   while (r < 0 && errno == EINTR);
   if (r < 0)
-    return -errno;
+    return errno == EAGAIN ? CONC_EAGAIN : -errno;
   if (r == 0)
     return CONC_ECLOSED;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof(int)) || (m.msg_flags & MSG_CTRUNC))
-    return CONC_EPROTO;
-  memcpy(fd, CMSG_DATA(c), sizeof *fd);
-  return 0;
+  *fd = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) { /* keep the first, close any other */
+      int x;
+      memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+      if (*fd < 0)
+        *fd = x;
+      else
+        close(x);
+    }
+  }
+  return *fd >= 0 ? 0 : CONC_EPROTO;
 }
 
 int conc__watch_parent(int fd) {

@@ -44,6 +44,13 @@ typedef struct conc__pchan {
   _Atomic uint32_t stop_seq;               /* futex: bumped with stop_id */
   _Atomic uint32_t parent_sleep;           /* collector asleep */
   uint64_t cap;                            /* bytes per ring */
+  /* Kill handshake (a Dekker pair): the parent stores doomed = id, then
+   * re-reads started and kills only if it still is id; a worker stores
+   * started = next, then reads doomed, and if a kill is under way for
+   * another task it backs off (started = 0) and waits on doomed_seq,
+   * which the parent bumps when it decides not to kill after all. */
+  _Atomic uint64_t doomed;
+  _Atomic uint32_t doomed_seq;
 } conc__pchan;
 
 #define CONC__PCHAN_HDR 4096u
@@ -82,9 +89,11 @@ bool conc__ring_release(struct conc__ring *r, size_t n);
 /* memfd holding n bytes copied from p; -errno on failure. */
 int conc__memfd_from(const void *p, size_t n);
 
-/* Send / receive one descriptor with a byte of data on a Unix socket. */
-int conc__send_fd(int sock, int fd);
-int conc__recv_fd(int sock, int *fd);
+/* Send / receive one descriptor with a byte of data on a Unix socket
+ * (flags: MSG_DONTWAIT or 0).  recv: CONC_ECLOSED at end of file,
+ * CONC_EAGAIN, CONC_EPROTO (no descriptor arrived), -errno. */
+int conc__send_fd(int sock, int fd, int flags);
+int conc__recv_fd(int sock, int *fd, int flags);
 
 /* Make the calling process end (SIGKILL) when the last write end of the
  * pipe whose read end is fd closes: its parent died.  Returns 0, or -1 if

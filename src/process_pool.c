@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sched.h>
@@ -51,6 +52,7 @@
 #endif
 
 #define SPIN_NS 50000u
+#define PIPE_NS 200e3 /* queued work per worker, in nanoseconds */
 #define STOP_POLL 0.02 /* how often running tasks are checked for stops */
 
 enum { W_EMPTY, W_SPAWNING, W_READY, W_RETIRING, W_DEAD };
@@ -80,6 +82,8 @@ typedef struct slot {
   uint64_t stop_sent_id; /* a stop was passed on for this task */
   double stop_deadline;
   unsigned idle_deaths; /* deaths in a row with no task started */
+  unsigned spawn_fails; /* failed spawns in a row (W_DEAD) */
+  double retry_at;      /* W_DEAD: when to try spawning again */
 } slot;
 
 /* Results are consumed under rx, by the collector or by a thread waiting
@@ -101,7 +105,13 @@ typedef struct ppool {
   bool srv_gone;
   int evfd;
   uint64_t cap;
-  unsigned nslots, depth, max_tasks;
+  unsigned nslots, depth, max_tasks; /* depth: 1 + max_in_flight */
+  /* Pipelining adapts to the tasks' run time: each worker gets about
+   * PIPE_NS of queued work (at least 2 tasks, at most depth), so tiny
+   * tasks stream and long ones stay balanced across workers. */
+  unsigned want;
+  double avg_run_ns;
+  unsigned long long samples;
   slot *slots;
   double task_timeout, stop_grace;
   /* registry snapshot (names in registry storage, sorted) */
@@ -122,6 +132,8 @@ typedef struct ppool {
   uint64_t next_id;
   bool shutdown, broken;
   bool sleep_inf; /* the collector sleeps without a timeout: poke it */
+  conc_future *deferred; /* completed by a helper, callbacks pending: the
+                            collector publishes them (f->next links) */
   /* statistics */
   bool timing;
   uint64_t hist_wait[HIST_BUCKETS], hist_run[HIST_BUCKETS];
@@ -293,18 +305,31 @@ static bool slot_live(const slot *s) {
 }
 
 static bool slot_accepts(const ppool *p, const slot *s) {
-  return (s->state == W_SPAWNING || s->state == W_READY) &&
-         s->fl_n < p->depth && (!p->max_tasks || s->sent < p->max_tasks);
+  return (s->state == W_SPAWNING || s->state == W_READY) && !s->hup &&
+         s->fl_n < p->want && (!p->max_tasks || s->sent < p->max_tasks);
 }
 
+/* Kill s's worker now (a protocol error: reason 0), or - for a reason -
+ * only if it still runs task id (the handshake in pchan.h): a task that
+ * just finished keeps its result and the next one is not hit.  Under mu. */
 static void slot_kill(slot *s, int reason, uint64_t id) {
-  if (s->pidfd >= 0 && !s->hup) {
-    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-    if (!s->kill_reason) {
-      s->kill_reason = reason;
-      s->kill_id = id;
+  if (s->hup || s->kill_reason)
+    return;
+  if (reason) {
+    atomic_store_explicit(&s->ch->doomed, id, memory_order_seq_cst);
+    if (atomic_load_explicit(&s->ch->started, memory_order_seq_cst) != id) {
+      atomic_store_explicit(&s->ch->doomed, 0, memory_order_seq_cst);
+      atomic_fetch_add_explicit(&s->ch->doomed_seq, 1, memory_order_seq_cst);
+      conc__futex_wake(&s->ch->doomed_seq, INT_MAX, true);
+      return;
     }
   }
+  if (s->pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+  else if (s->pid > 0 && !s->status_known) /* not reaped yet: pid valid */
+    kill(s->pid, SIGKILL);
+  s->kill_reason = reason ? reason : CONC_EWORKER;
+  s->kill_id = id;
 }
 
 static size_t name_index(const ppool *p, const char *name, bool *found) {
@@ -328,7 +353,9 @@ static size_t name_index(const ppool *p, const char *name, bool *found) {
 /* ---- dispatch (under mu) ---- */
 
 /* Write f's TASK frame into s's ring.  Returns 1 when sent, 0 when the
- * ring has no room, <0 when the input cannot be sent (f failed). */
+ * ring has no room, SEND_DEAD when the worker turned out to be gone, <0
+ * when the input cannot be sent (f failed). */
+#define SEND_DEAD 2
 static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
   const char *name;
   const void *in;
@@ -349,13 +376,19 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
   if (!q)
     return 0;
   if (flags) {
+    /* (the copy into the memfd happens under mu: bulk inputs are rare and
+     * large, and mu keeps their descriptors in ring order) */
     bulk = conc__memfd_from(in, len);
     if (bulk < 0)
       return bulk;
-    int rc = conc__send_fd(s->sock, bulk);
+    int rc = conc__send_fd(s->sock, bulk, MSG_DONTWAIT);
     close(bulk);
-    if (rc)
-      return rc;
+    if (rc == CONC_EAGAIN || rc == -EAGAIN)
+      return 0; /* the worker has not read its earlier ones: full */
+    if (rc) {  /* the worker is gone: the task waits for another */
+      s->hup = true;
+      return SEND_DEAD;
+    }
   }
   bool found;
   size_t index = name_index(p, name, &found); /* found: checked at submit */
@@ -428,6 +461,8 @@ static void dispatch_(ppool *p, done_list *d) {
       /* no room in the least loaded ring: wait for results */
       return;
     }
+    if (rc == SEND_DEAD)
+      continue; /* f stays first in the retry queue */
     q_pop(&p->retry_head, &p->retry_tail);
     if (rc < 0) {
       p->n_failed++;
@@ -564,41 +599,52 @@ static int take_result(ppool *p, slot *s, done_list *d) {
   size_t len;
   conc_bytes *out;
   conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
-  if (outcome == 0) {
+  int bad = 0; /* a transport failure: the worker is killed */
+  int bulk = -1;
+  if (fr.flags & CONC__FF_FD) { /* sent before the frame: it is there */
+    int e2 = conc__recv_fd(s->sock, &bulk, MSG_DONTWAIT);
+    struct stat st;
+    if (e2 || fstat(bulk, &st) != 0 || (uint64_t)st.st_size != r.len)
+      bad = CONC_EPROTO;
+  }
+  if (outcome == 0 && !bad) {
     out->len = 0;
-    if (r.len > SIZE_MAX || conc_bytes_reserve(out, (size_t)r.len) != 0) {
+    if (r.len > SIZE_MAX || conc_bytes_reserve(out, (size_t)r.len) != 0)
       outcome = CONC_ENOMEM;
+    size_t got = 0;
+    while (outcome == 0 && bulk >= 0 && got < r.len) {
+      ssize_t k = pread(bulk, out->data + got, (size_t)r.len - got, (off_t)got);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0) {
+        bad = CONC_EPROTO;
+        break;
+      }
+      got += (size_t)k;
     }
-    if (fr.flags & CONC__FF_FD) {
-      int fd = -1;
-      int e2 = conc__recv_fd(s->sock, &fd);
-      if (e2) {
-        conc__ring_release(&s->ch->rsp, adv);
-        return CONC_EPROTO;
-      }
-      size_t got = 0;
-      while (outcome == 0 && got < r.len) {
-        ssize_t k = pread(fd, out->data + got, (size_t)r.len - got, (off_t)got);
-        if (k < 0 && errno == EINTR)
-          continue;
-        if (k <= 0) {
-          outcome = CONC_EPROTO;
-          break;
-        }
-        got += (size_t)k;
-      }
-      close(fd);
-    } else if (outcome == 0 && r.len) {
+    if (outcome == 0 && !bad && bulk < 0 && r.len)
       memcpy(out->data, r.out, (size_t)r.len);
-    }
-    if (outcome == 0)
+    if (outcome == 0 && !bad)
       out->len = (size_t)r.len;
+  }
+  if (bulk >= 0)
+    close(bulk);
+  if (bad) {
+    conc__free(msg);
+    outcome = CONC_EPROTO;
+    msg = conc__asprintf("lost the task's output from worker %d", s->pid);
   }
   if (conc__ring_release(&s->ch->rsp, adv))
     conc__futex_wake(&s->ch->rsp.room, 1, true);
   /* counted before the future is published: a caller that saw the result
    * sees the count */
   pthread_mutex_lock(&p->mu);
+  /* adapt the pipelining depth to the run time (EWMA, 1/8) */
+  p->avg_run_ns += ((double)r.run_ns - p->avg_run_ns) / 8;
+  if (++p->samples >= 8) {
+    double w = 1 + ceil(PIPE_NS / fmax(p->avg_run_ns, 1));
+    p->want = w >= p->depth ? p->depth : w < 2 ? 2 : (unsigned)w;
+  }
   if (!isnan(e.submitted)) {
     double run = (double)r.run_ns * 1e-9;
     hist_add(p->hist_run, run);
@@ -618,7 +664,29 @@ static int take_result(ppool *p, slot *s, done_list *d) {
       msg = conc__strdup("task failed");
     done_add(d, f, outcome, outcome == CONC_ETASK ? r.code : 0, msg);
   }
-  return 1;
+  return bad ? bad : 1;
+}
+
+/* Start a worker in a dead slot; on failure (descriptors or processes
+ * short for a moment) try again later with a growing delay, and break the
+ * pool only after 8 failures in a row (under rx and mu). */
+static void respawn_slot(ppool *p, slot *s, done_list *d) {
+  int rc = slot_spawn(p, s);
+  if (rc == 0) {
+    s->spawn_fails = 0;
+    return;
+  }
+  s->state = W_DEAD;
+  s->spawn_fails++;
+  s->retry_at = conc_now() + fmin(2.0, 0.01 * (double)(1u << s->spawn_fails));
+  if (s->spawn_fails >= 8) {
+    char *why = conc__asprintf("cannot start a worker: %s", conc_strerror(rc));
+    break_pool(p, d, why ? why : "cannot start a worker");
+    conc__free(why);
+  } else {
+    conc_log(CONC_LOG_WARN, "process pool: cannot start a worker (%s); "
+             "trying again", conc_strerror(rc));
+  }
 }
 
 /* A worker is gone and its status known (or unknowable): settle its
@@ -643,7 +711,7 @@ static void settle_death(ppool *p, slot *s, done_list *d) {
     }
     if (e.id == started) {
       any_started = true;
-      bool killed = s->kill_reason && s->kill_id == e.id;
+      bool killed = s->kill_reason == CONC_EKILLED && s->kill_id == e.id;
       int outcome = killed ? CONC_EKILLED : CONC_EWORKER;
       char *msg = killed ? conc__asprintf("task killed (worker %d %s)",
                                           s->pid, st ? st : "")
@@ -678,19 +746,10 @@ static void settle_death(ppool *p, slot *s, done_list *d) {
     break_pool(p, d, "workers keep dying before running a task");
     respawn = false;
   }
-  if (respawn) {
-    int rc = slot_spawn(p, s);
-    if (rc) {
-      s->state = W_DEAD;
-      bool live = false;
-      for (unsigned i = 0; i < p->nslots; i++)
-        live |= slot_live(&p->slots[i]);
-      if (!live)
-        break_pool(p, d, "cannot start a worker");
-    }
-  } else {
+  if (respawn)
+    respawn_slot(p, s, d);
+  else
     s->state = W_EMPTY;
-  }
 }
 
 static void server_messages(ppool *p, done_list *d) {
@@ -699,6 +758,13 @@ static void server_messages(ppool *p, done_list *d) {
     int rc = p->srv_gone ? 0 : conc__fsrv_recv(&p->srv, &m);
     if (rc == 0)
       return;
+    if (rc < 0 && rc != CONC_ECLOSED) { /* a bad message: not fatal */
+      conc_log(CONC_LOG_WARN, "process pool: fork server message: %s",
+               conc_strerror(rc));
+      if (rc == CONC_EPROTO)
+        continue; /* that message is consumed: read on */
+      return;
+    }
     pthread_mutex_lock(&p->mu);
     if (rc < 0) {
       p->srv_gone = true;
@@ -776,6 +842,8 @@ static double check_running(ppool *p) {
   uint64_t now_ns = mono_ns();
   for (unsigned i = 0; i < p->nslots; i++) {
     slot *s = &p->slots[i];
+    if (s->state == W_DEAD)
+      next = fmin(next, s->retry_at);
     if (s->state != W_READY && s->state != W_RETIRING)
       continue;
     if (!s->fl_n || s->hup)
@@ -816,7 +884,7 @@ static double check_running(ppool *p) {
 static bool collector_done(ppool *p) {
   if (!p->shutdown && !p->broken)
     return false;
-  if (p->pend_head || p->retry_head)
+  if (p->pend_head || p->retry_head || p->deferred)
     return false;
   for (unsigned i = 0; i < p->nslots; i++)
     if (slot_live(&p->slots[i]) || p->slots[i].state == W_DEAD)
@@ -849,15 +917,38 @@ static bool collect_all(ppool *p, done_list *d) {
   return work;
 }
 
+/* A thread waiting for one of the pool's futures collects results (no
+ * wake-up hop through the collector).  It publishes the futures without
+ * done callbacks; those with callbacks go to the collector, so that
+ * callbacks run on the collector thread, never on a waiter that may hold
+ * a lock the callback wants.  (A callback added in the instant between
+ * that check and the publication runs on the waiter.) */
 static bool pp_help(conc__helper *h) {
   pp_helper *hp = (pp_helper *)h;
   if (pthread_mutex_trylock(&hp->rx) != 0)
     return false;
   ppool *p = h->pool;
-  done_list d = {NULL};
+  done_list d = {NULL}, mine = {NULL};
   bool work = p && collect_all(p, &d);
+  bool poke_it = false;
+  if (d.head) {
+    pthread_mutex_lock(&p->mu);
+    for (conc_future *f = d.head, *next; f; f = next) {
+      next = atomic_load_explicit(&f->next, memory_order_relaxed);
+      if (atomic_load_explicit(&f->cbs, memory_order_seq_cst)) {
+        atomic_store_explicit(&f->next, p->deferred, memory_order_relaxed);
+        p->deferred = f;
+        poke_it = true;
+      } else {
+        done_push(&mine, f);
+      }
+    }
+    pthread_mutex_unlock(&p->mu);
+  }
+  if (poke_it)
+    poke(p);
   pthread_mutex_unlock(&hp->rx);
-  done_run(&d);
+  done_run(&mine);
   return work;
 }
 
@@ -894,6 +985,7 @@ static void collector_poll(ppool *p, struct pollfd *pf, int *who, int ms,
     }
     if (ms != 0) { /* going to sleep: ask for a wake-up (Dekker, pchan.h) */
       atomic_store_explicit(&s->ch->rsp.sleep, 1, memory_order_seq_cst);
+      atomic_thread_fence(memory_order_seq_cst);
       if (atomic_load_explicit(&s->ch->rsp.head, memory_order_seq_cst) !=
           atomic_load_explicit(&s->ch->rsp.tail, memory_order_relaxed))
         pending_results = true;
@@ -993,10 +1085,16 @@ static void *collector(void *arg) {
       slot *s = &p->slots[i];
       if (s->state != W_DEAD)
         continue;
-      if (p->broken || p->srv_gone)
+      bool idle = !p->pend_head && !p->retry_head;
+      if (p->broken || p->srv_gone || (p->shutdown && idle))
         s->state = W_EMPTY;
-      else if (p->pend_head || p->retry_head)
-        slot_spawn(p, s); /* an earlier spawn failed: try again */
+      else if (conc_now() >= s->retry_at)
+        respawn_slot(p, s, &d); /* an earlier spawn failed: try again */
+    }
+    while (p->deferred) { /* completed by waiters, callbacks to run */
+      conc_future *f = p->deferred;
+      p->deferred = atomic_load_explicit(&f->next, memory_order_relaxed);
+      done_push(&d, f);
     }
     dispatch(p, &d);
     send_exits(p);
@@ -1191,6 +1289,15 @@ static void pp_free(conc_executor *ex) {
   bool local = conc__executor_local(ex);
   if (local && p->thread_started)
     pthread_join(p->thread, NULL);
+  if (p->hp) { /* first: a waiter may be collecting right now */
+    if (local)
+      pthread_mutex_lock(&p->hp->rx);
+    p->hp->h.pool = NULL;
+    if (local)
+      pthread_mutex_unlock(&p->hp->rx);
+    conc__helper_release(&p->hp->h);
+    p->hp = NULL;
+  }
   for (unsigned i = 0; i < p->nslots; i++) {
     slot *s = &p->slots[i];
     if (local) {
@@ -1221,14 +1328,6 @@ static void pp_free(conc_executor *ex) {
   }
   if (p->evfd >= 0)
     close(p->evfd);
-  if (p->hp) { /* waiters still holding futures see a pool that is gone */
-    if (local)
-      pthread_mutex_lock(&p->hp->rx);
-    p->hp->h.pool = NULL;
-    if (local)
-      pthread_mutex_unlock(&p->hp->rx);
-    conc__helper_release(&p->hp->h);
-  }
   conc__free(p->slots);
   conc__free(p->names);
   conc__free(p->initargs);
@@ -1348,7 +1447,8 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->timing = (o.flags & CONC_EXECUTOR_TIMING) != 0;
   p->cap = cap;
   p->nslots = n;
-  p->depth = 1 + (o.max_in_flight ? o.max_in_flight : 4);
+  p->depth = 1 + (o.max_in_flight ? o.max_in_flight : 256);
+  p->want = p->depth < 2 ? p->depth : 2; /* until run times are known */
   p->max_tasks = o.max_tasks_per_child;
   p->task_timeout = o.task_timeout < 0 ? -1 : o.task_timeout;
   p->stop_grace = o.stop_grace < 0 ? -1 : o.stop_grace;

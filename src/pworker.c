@@ -62,6 +62,7 @@ static int next_request(worker *w, conc__frame *f, size_t *adv) {
       continue;
     }
     atomic_store_explicit(&r->sleep, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* before the re-check */
     rc = conc__ring_peek(r, w->req, w->cap, 0, f, adv);
     if (rc) {
       atomic_store_explicit(&r->sleep, 0, memory_order_relaxed);
@@ -96,7 +97,7 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
   if (CONC__WIRE_HDR + conc__round16(plen) > conc__pchan_inline_max(w->cap) ||
       plen > UINT32_MAX) {
     int fd = conc__memfd_from(out->data, olen);
-    if (fd < 0 || conc__send_fd(w->sock, fd) != 0)
+    if (fd < 0 || conc__send_fd(w->sock, fd, 0) != 0)
       die("cannot pass a large result");
     close(fd);
     flags = CONC__FF_FD;
@@ -107,6 +108,7 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
   unsigned char *p;
   while (!(p = conc__ring_reserve(r, w->rsp, w->cap, n, &adv))) {
     atomic_store_explicit(&r->room, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* before the re-check */
     p = conc__ring_reserve(r, w->rsp, w->cap, n, &adv);
     if (p) {
       atomic_store_explicit(&r->room, 0, memory_order_relaxed);
@@ -131,29 +133,53 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
   conc__task_msg t;
   if (conc__task_decode(f, &t) != 0)
     die("bad task frame");
+  /* started first: whatever happens from here on (a bulk input that
+   * cannot be mapped, a crash) is this task's outcome */
+  conc__pchan *ch = w->ch;
+  for (;;) {
+    uint32_t seq = atomic_load_explicit(&ch->doomed_seq, memory_order_acquire);
+    atomic_store_explicit(&ch->started, f->id, memory_order_seq_cst);
+    uint64_t d = atomic_load_explicit(&ch->doomed, memory_order_seq_cst);
+    if (d == 0 || d == f->id)
+      break;
+    /* the parent is killing us for the previous task: do not start this
+     * one (it will run elsewhere); wait to be killed or let go */
+    atomic_store_explicit(&ch->started, 0, memory_order_seq_cst);
+    conc__futex_wait(&ch->doomed_seq, seq, INFINITY, true);
+  }
+  uint64_t t0 = mono_ns();
+  atomic_store_explicit(&ch->started_ns, t0, memory_order_relaxed);
+  conc__task_ctx ctx = {NULL, 0, 0, NULL, &ch->stop_id, f->id, &ch->stop_seq};
   const void *in = t.in;
   void *map = NULL;
   size_t maplen = 0;
+  bool ok = true;
   if (f->flags & CONC__FF_FD) {
     int fd;
-    if (conc__recv_fd(w->sock, &fd) != 0)
+    if (conc__recv_fd(w->sock, &fd, 0) != 0)
       die("lost a large input");
     maplen = (size_t)t.len;
-    if (maplen) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != t.len) {
+      ok = false;
+      ctx.msg = conc__strdup("the task's input did not arrive whole");
+    } else if (maplen) {
       map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, fd, 0);
-      if (map == MAP_FAILED)
-        die("cannot map a large input");
+      if (map == MAP_FAILED) {
+        map = NULL;
+        ok = false;
+        ctx.msg = conc__asprintf("cannot map the task's input (%zu bytes)",
+                                 maplen);
+      }
     }
     close(fd);
     in = map;
   }
-  conc__task_ctx ctx = {NULL, 0, 0, NULL, &w->ch->stop_id, f->id,
-                        &w->ch->stop_seq};
-  uint64_t t0 = mono_ns();
-  atomic_store_explicit(&w->ch->started_ns, t0, memory_order_relaxed);
-  atomic_store_explicit(&w->ch->started, f->id, memory_order_release);
   w->out.len = 0;
-  if (t.index >= w->ntasks) {
+  if (!ok) {
+    ctx.outcome = CONC_ETASK;
+    ctx.code = CONC_ENOMEM;
+  } else if (t.index >= w->ntasks) {
     ctx.outcome = CONC_ETASK;
     ctx.code = CONC_ENOENT;
     ctx.msg = conc__asprintf("no task number %u in this worker", t.index);
@@ -164,9 +190,9 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
   }
   if (map)
     munmap(map, maplen);
-  conc__ring_release(&w->ch->req, adv);
+  conc__ring_release(&ch->req, adv);
   put_result(w, f->id, &ctx, &w->out, mono_ns() - t0);
-  atomic_store_explicit(&w->ch->started, 0, memory_order_release);
+  atomic_store_explicit(&ch->started, 0, memory_order_release);
   conc__free(ctx.msg);
   if (w->out.cap > (64u << 20)) /* do not sit on a huge buffer */
     conc_bytes_free(&w->out);

@@ -52,6 +52,8 @@ START_TEST(error_strerror_names) {
   ck_assert_str_eq(conc_err_name(CONC_EBUSY), "EBUSY");
   ck_assert_str_eq(conc_err_name(CONC_EOVERFLOW), "EOVERFLOW");
   ck_assert_str_eq(conc_strerror(12345), "unknown error");
+  ck_assert_str_eq(conc_strerror(-99999), "unknown error");
+  ck_assert_str_eq(conc_strerror(-EMFILE), "Too many open files");
   ck_assert_str_eq(conc_err_name(-99999), "UNKNOWN");
 }
 END_TEST

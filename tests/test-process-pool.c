@@ -16,7 +16,10 @@
 #include <math.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -890,6 +893,119 @@ START_TEST(pp_timing_and_progress) {
 }
 END_TEST
 
+/* Regression: bulk inputs submitted right after a worker died (before the
+ * pool noticed) are retried elsewhere, not failed with a send error. */
+START_TEST(pp_bulk_after_worker_death) {
+  static unsigned char big[65536];
+  memset(big, 1, sizeof big);
+  for (int t = 0; t < 5; t++) {
+    conc_process_pool_options o;
+    conc_process_pool_options_init(&o);
+    o.max_workers = 1;
+    o.ring_size = 64 << 10;
+    conc_executor *ex;
+    ck_assert_int_eq(conc_process_pool_create(&o, &ex), 0);
+    int pids[2];
+    ck_assert_int_eq(conc_process_pool_pids(ex, pids, 2), 2);
+    int pfd = (int)syscall(SYS_pidfd_open, pids[1], 0);
+    ck_assert_int_ge(pfd, 0);
+    conc_future *c, *fs[4];
+    char how = 's';
+    ck_assert_int_eq(
+        conc_executor_submit_task(ex, "tp_crash", &how, 1, NULL, &c), 0);
+    struct pollfd pf = {pfd, POLLIN, 0};
+    ck_assert_int_eq(poll(&pf, 1, 60000), 1); /* the worker is dead */
+    for (int i = 0; i < 4; i++)
+      ck_assert_int_eq(conc_executor_submit_task(ex, "tp_inc", big, sizeof big,
+                                                 NULL, &fs[i]),
+                       0);
+    void *r;
+    ck_assert_int_eq(conc_future_result(c, 120, &r), CONC_EWORKER);
+    for (int i = 0; i < 4; i++) {
+      const conc_bytes *b = result_of(fs[i]);
+      ck_assert_uint_eq(b->len, sizeof big + 4);
+      conc_future_release(fs[i]);
+    }
+    conc_future_release(c);
+    close(pfd);
+    ck_assert_int_eq(conc_executor_destroy(ex), 0);
+  }
+}
+END_TEST
+
+/* Regression: a replacement worker that cannot start (no descriptors left)
+ * is retried later, the pool goes on, and destroy returns. */
+START_TEST(pp_respawn_failure_then_destroy) {
+  conc_process_pool_options o;
+  conc_process_pool_options_init(&o);
+  o.max_workers = 2;
+  conc_executor *ex;
+  ck_assert_int_eq(conc_process_pool_create(&o, &ex), 0);
+  struct rlimit old, lim;
+  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+  lim = old;
+  lim.rlim_cur = 64;
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+  int dummies[64], nd = 0;
+  for (;;) {
+    int fd = dup(0);
+    if (fd < 0)
+      break;
+    ck_assert_int_lt(nd, 64);
+    dummies[nd++] = fd;
+  }
+  conc_future *c;
+  char how = 's';
+  ck_assert_int_eq(conc_executor_submit_task(ex, "tp_crash", &how, 1, NULL, &c),
+                   0);
+  void *r;
+  /* its death was settled, and the respawn tried and failed, before the
+   * future was published */
+  ck_assert_int_eq(conc_future_result(c, 120, &r), CONC_EWORKER);
+  conc_future_release(c);
+  for (int i = 0; i < nd; i++)
+    close(dummies[i]);
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+  for (int i = 0; i < 20; i++) {
+    conc_future *f;
+    ck_assert_int_eq(
+        conc_executor_submit_task(ex, "tp_pid", NULL, 0, NULL, &f), 0);
+    result_of(f);
+    conc_future_release(f);
+  }
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+/* Regression: many bulk inputs pipelined into one worker (its socket
+ * fills with descriptors) never deadlock submit against the collector. */
+START_TEST(pp_many_bulk_in_flight) {
+  conc_process_pool_options o;
+  conc_process_pool_options_init(&o);
+  o.max_workers = 1;
+  o.ring_size = 64 << 10;
+  o.max_in_flight = 2000;
+  conc_executor *ex;
+  ck_assert_int_eq(conc_process_pool_create(&o, &ex), 0);
+  enum { N = 600 };
+  static unsigned char big[40000];
+  memset(big, 3, sizeof big);
+  conc_future **fs = malloc(N * sizeof *fs);
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(conc_executor_submit_task(ex, "tp_inc", big, sizeof big,
+                                               NULL, &fs[i]),
+                     0);
+  for (int i = 0; i < N; i++) {
+    const conc_bytes *b = result_of(fs[i]);
+    ck_assert_uint_eq(b->len, sizeof big + 4);
+    ck_assert_uint_eq(b->data[0], 4);
+    conc_future_release(fs[i]);
+  }
+  free(fs);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
 START_TEST(pp_bad_arguments) {
   conc_process_pool_options o;
   conc_process_pool_options_init(&o);
@@ -915,5 +1031,6 @@ CONC_TEST_MAIN("process_pool", pp_basic, pp_refuses_pointers_and_unknown,
                pp_worker_killed_while_idle, pp_fork_server_single_threaded,
                pp_parent_killed_no_orphans, pp_map_task,
                pp_wait_and_as_completed, pp_priority_backpressure_deadline,
-               pp_timing_and_progress,
+               pp_timing_and_progress, pp_bulk_after_worker_death,
+               pp_respawn_failure_then_destroy, pp_many_bulk_in_flight,
                pp_bad_arguments)

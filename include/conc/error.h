@@ -50,9 +50,10 @@ enum conc_errno {
   CONC__ERR_FORCE_INT = -2147483647
 };
 
-/* A short English description of err ("timed out").  Unknown negative values
- * give "unknown error"; 0 gives "success".  Any thread; never fails; the
- * string is static. */
+/* A short English description of err ("timed out").  Other negative
+ * values give the system's description if they are -errno (-EMFILE: "Too
+ * many open files"), else "unknown error"; 0 gives "success".  Any
+ * thread; never fails; the string is static. */
 CONC_EXTERN const char *conc_strerror(int err);
 
 /* The code's name without prefix, e.g. "ETIMEDOUT"; "OK" for 0 and

@@ -93,8 +93,10 @@ CONC_EXTERN int conc_future_wait(conc_future *f, double timeout);
 
 /* Outcome of a done future without waiting: returns its outcome code, or
  * CONC_EAGAIN if f is not done.  detail (may be NULL) receives, for
- * CONC_ETASK, the task's own code; for CONC_EWORKER, the worker's wait
- * status (WIFSIGNALED/WTERMSIG apply); else 0.  message (may be NULL)
+ * CONC_ETASK, the task's own code; for CONC_EWORKER and CONC_EKILLED, how
+ * the worker ended: its exit status (>= 0) or minus the signal that ended
+ * it (Python's exitcode; 0 also when unknown, the message says so); else
+ * 0.  message (may be NULL)
  * receives a description owned by f (valid while you hold a reference), or
  * NULL on success.  Any thread; never blocks. */
 CONC_EXTERN int conc_future_error(const conc_future *f, int *detail,

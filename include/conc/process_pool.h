@@ -28,6 +28,11 @@
  * from their input bytes (or named shared memory, conc/shm.h).  Code that
  * runs before conc_init in main runs again in the fork server.
  *
+ * Callbacks (conc_future_add_done_callback) run on the pool's collector
+ * thread.  A thread waiting for a future of the pool collects ready
+ * results itself (it saves a wake-up), publishing only futures without
+ * callbacks.
+ *
  * Crash isolation.  A worker that dies while running a task (segfault,
  * abort, exit, killed, out of memory) fails that task alone with
  * CONC_EWORKER; conc_future_error's detail is the exit status (>= 0) or
@@ -46,6 +51,7 @@
  * Submit options: deadline (checked when the task is handed to a worker:
  * CONC_EDEADLINE), priority (higher first among waiting tasks, with the
  * thread pool's ageing), timeout (waiting for room under max_queued).
+ * Tasks with a deadline are not timed by CONC_EXECUTOR_TIMING.
  *
  * Transport.  Each worker has two rings in shared memory (ring_size bytes
  * each): inputs and outputs up to half a ring travel inline, larger ones
@@ -79,8 +85,11 @@ typedef struct conc_process_pool_options {
   double stop_grace;      /* after a stop request, kill the task if it
                              still runs this much later; negative: never;
                              default 5 */
-  unsigned max_in_flight; /* tasks queued in each worker's ring ahead of
-                             the one running (pipelining); 0: 4 */
+  unsigned max_in_flight; /* at most this many tasks queued in a worker's
+                             ring ahead of the one running (pipelining);
+                             the pool queues fewer when tasks run long
+                             (about 200 us of work per worker), so that
+                             the load stays balanced; 0: 256 */
   size_t ring_size;       /* bytes per ring, a power of two from 64 KiB to
                              1 GiB; 0: 4 MiB (committed only when used) */
   unsigned flags;         /* CONC_EXECUTOR_* (with _TIMING the statistics
@@ -94,14 +103,16 @@ typedef struct conc_process_pool_options {
 
 CONC_EXTERN void conc_process_pool_options_init(conc_process_pool_options *o);
 
-/* Start a process pool: the fork server and its first worker start now
- * (the rest on demand, up to max_workers).  Returns 0 with *out set;
- * CONC_EPERM if conc_init was not called (or inside a worker);
+/* Start a process pool: the fork server and max_workers workers start
+ * now.  Returns 0 with *out set; CONC_EPERM if conc_init was not called;
  * CONC_EINVAL (bad options, unknown initializer); CONC_EREGISTRY (the
  * fork server's task registry differs from this process's: a task was
  * registered at run time, or another program image answered);
- * CONC_EBROKEN (the fork server did not start); CONC_ENOMEM; -errno.
- * Blocks while the fork server starts (an exec of the program). */
+ * CONC_EBROKEN (the fork server did not answer within 60 s, or exited:
+ * does main call conc_init first?); CONC_EPROTO (something else
+ * answered); CONC_ENOMEM; CONC_EAGAIN (no thread); -errno (descriptors).
+ * Blocks while the fork server starts (an exec of the program) and forks
+ * the workers: a few milliseconds. */
 CONC_EXTERN int conc_process_pool_create(const conc_process_pool_options *opts,
                                          conc_executor **out);
 
