@@ -1,9 +1,10 @@
 /* bench/bench-procpool.c - conc's process pool (workload 9).
  *
  *   bench-procpool one N              tiny tasks, one in flight per worker
- *   bench-procpool map CHUNK N        tiny tasks through
+ *   bench-procpool map CHUNK N [D]    tiny tasks through
  *                                     conc_executor_map_task (chunksize
- *                                     CHUNK, buffersize 4096)
+ *                                     CHUNK, buffersize 4096; pool option
+ *                                     max_in_flight D, default the pool's)
  *   bench-procpool big N              1 MiB in, 1 MiB out per task
  *                                     (map_task, chunksize 1, buffersize 4)
  *   bench-procpool start N [MB]       N times: create the pool and get a
@@ -54,12 +55,15 @@ CONC_TASK(pb_big, in, len, out) {
   return 0;
 }
 
+static unsigned max_in_flight; /* 0: the pool's default */
+
 static conc_executor *pool(void) {
   conc_process_pool_options o;
   conc_executor *ex = NULL;
   conc_process_pool_options_init(&o);
   o.max_workers = WORKERS;
   o.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
+  o.max_in_flight = max_in_flight;
   CONC_OK(conc_process_pool_create(&o, &ex));
   return ex;
 }
@@ -240,9 +244,10 @@ int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (strcmp(mode, "one") == 0)
     row_one(bench_arg_long(argc, argv, 2, 100000));
-  else if (strcmp(mode, "map") == 0)
+  else if (strcmp(mode, "map") == 0) {
+    max_in_flight = (unsigned)bench_arg_long(argc, argv, 4, 0);
     row_map(bench_arg_long(argc, argv, 2, 1), bench_arg_long(argc, argv, 3, 100000));
-  else if (strcmp(mode, "big") == 0)
+  } else if (strcmp(mode, "big") == 0)
     row_big(bench_arg_long(argc, argv, 2, 200));
   else if (strcmp(mode, "start") == 0)
     row_start(bench_arg_long(argc, argv, 2, 10), bench_arg_long(argc, argv, 3, 0));

@@ -191,6 +191,7 @@ def make_rows(quick):
     add("9", "one in flight", "Python ProcessPoolExecutor.submit", [py, "ppe-one", "{n}"], PY1, lang="python")
     add("9", "one in flight", "mpi4py MPIPoolExecutor.submit", [mpi, "one", "{n}"], MPI1, lang="mpi")
     add("9", "pipelined", "conc: map_task, chunksize 1, buffersize 4096", ["bench-procpool", "map", 1, "{n}"], PPIPE, conc=True)
+    add("9", "pipelined", "conc: the same, pool option max_in_flight = 256", ["bench-procpool", "map", 1, "{n}", 256], PPIPE)
     add("9", "pipelined", "C fork + pipe: 256 in flight per worker, batched writes", [pp, "pipe", 256, "{n}"], PPIPE)
     add("9", "pipelined", "Python ProcessPoolExecutor.map, chunksize 1", [py, "ppe-map", 1, "{n}"], PY1, lang="python")
     add("9", "pipelined", "Python multiprocessing.Pool.map, chunksize 1", [py, "pool-map", 1, "{n}"], PYPIPE, lang="python")
