@@ -182,8 +182,8 @@ def make_rows(quick):
         PY1, PYPIPE, PY64, PYBIG, PYSTART = 200, 500, 2_000, 4, 1
         MPI1, MPIPIPE, MPI64, MPIBIG = 100, 200, 1_000, 4
     else:
-        P1, PPIPE, P64, PBIG, PSTART, PFORK, PMB, PIDLE = 50_000, 200_000, 1_000_000, 300, 10, 5, 1024, 1000
-        PY1, PYPIPE, PY64, PYBIG, PYSTART = 5_000, 20_000, 100_000, 100, 5
+        P1, PPIPE, P64, PBIG, PSTART, PFORK, PMB, PIDLE = 30_000, 200_000, 1_000_000, 300, 10, 5, 1024, 1000
+        PY1, PYPIPE, PY64, PYBIG, PYSTART = 3_000, 20_000, 100_000, 100, 5
         MPI1, MPIPIPE, MPI64, MPIBIG = 2_000, 3_000, 50_000, 50
     py, pp, mpi = "anchor-py-proc.py", "anchor-forkpipe", "anchor-mpi.py"
     add("9", "one in flight", "conc: submit_task, 2 in flight", ["bench-procpool", "one", "{n}"], P1, conc=True)
@@ -209,7 +209,7 @@ def make_rows(quick):
     add("9", "start-up", "C fork + pipe", [pp, "start", "{n}"], PSTART, shown_n="%d×" % PSTART)
     add("9", "start-up", "Python ProcessPoolExecutor", [py, "ppe-start", "{n}"], PYSTART, lang="python", shown_n="%d×" % PYSTART)
     add("9", "start-up", "Python multiprocessing.Pool", [py, "pool-start", "{n}"], PYSTART, lang="python", shown_n="%d×" % PYSTART)
-    add("9", "start-up", "mpi4py MPIPoolExecutor (spawn)", [mpi, "start", "{n}"], PSTART // 2 or 1, lang="mpi", shown_n="%d×" % (PSTART // 2 or 1))
+    add("9", "start-up", "mpi4py MPIPoolExecutor (spawn)", [mpi, "start", "{n}"], PYSTART // 2 or 1, lang="mpi", shown_n="%d×" % (PYSTART // 2 or 1))
     gib = "%d MiB" % PMB if PMB != 1024 else "1 GiB"
     add("9", "fork, 1 GiB parent", "conc: touch %s, create + first result" % gib, ["bench-procpool", "start", "{n}", PMB], PFORK, conc=True, shown_n="%d×" % PFORK)
     add("9", "fork, 1 GiB parent", "C fork + pipe", [pp, "start", "{n}", PMB], PFORK, shown_n="%d×" % PFORK)
