@@ -2,7 +2,7 @@
 # bench/run.sh - what `make bench` runs (see bench/README.md).
 #
 #   bench/run.sh                      full run: N = 10^6, 5 interleaved rounds,
-#                                     writes bench/RESULTS.md (~5-10 min)
+#                                     writes bench/RESULTS.md (~10-15 min)
 #   CONC_BENCH_QUICK=1 bench/run.sh   CI: tiny N, 1 round, every row still
 #                                     self-checked; writes bench/out/RESULTS-quick.md
 #
