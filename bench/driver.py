@@ -44,12 +44,16 @@ WORKLOADS = {
     "6": "imbalanced: N spins, exponential, mean 1 µs",
     "7": "memory: RSS growth per pending task",
     "8": "idle: CPU of 8 idle workers over 1 s",
+    "9": "process pool: registered tasks in 2 worker processes",
     "F": "issue 7 features, 1 submitter, N tasks with futures (ratio: time with the feature / without)",
     "P": "physical limits (no pool)",
 }
 ORDER = list(WORKLOADS)
-CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle", "feature cost", "physical"]
-HIGHER_BETTER = {"efficiency"}
+CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle",
+               "one in flight", "pipelined", "chunked 64", "1 MiB in+out", "start-up",
+               "fork, 1 GiB parent", "idle pool", "feature cost", "physical"]
+HIGHER_BETTER = {"efficiency", "GB/s"}
+MPIEXEC = ["mpiexec", "-n", "1", "--oversubscribe"]
 
 
 class Row:
@@ -69,6 +73,8 @@ class Row:
         n = self.n if n is None else n
         args = [str(a).replace("{n}", str(n)) for a in self.argv]
         prog = args[0]
+        if self.lang == "mpi":  # mpi4py.futures: spawn mode under mpiexec
+            return MPIEXEC + ["/usr/bin/python3", os.path.join(HERE, prog)] + args[1:]
         if prog.endswith(".py"):
             return ["/usr/bin/python3", os.path.join(HERE, prog)] + args[1:]
         return [os.path.join(out, prog)] + args[1:]
@@ -170,6 +176,50 @@ def make_rows(quick):
     add("8", "idle", "Go (8 worker goroutines)", ["anchor-go", "idle", 8, IDLE], 8, lang="go", shown_n="8 gor")
     add("8", "idle", "Python ThreadPoolExecutor", ["anchor-py.py", "idle", 8, IDLE], 8, lang="python", shown_n="8 thr")
 
+    # 9: process pool (issue 5), 2 workers everywhere
+    if q:
+        P1, PPIPE, P64, PBIG, PSTART, PFORK, PMB, PIDLE = 500, 2_000, 5_000, 8, 2, 1, 256, 200
+        PY1, PYPIPE, PY64, PYBIG, PYSTART = 200, 500, 2_000, 4, 1
+        MPI1, MPIPIPE, MPI64, MPIBIG = 100, 200, 1_000, 4
+    else:
+        P1, PPIPE, P64, PBIG, PSTART, PFORK, PMB, PIDLE = 30_000, 200_000, 1_000_000, 300, 10, 5, 1024, 1000
+        PY1, PYPIPE, PY64, PYBIG, PYSTART = 3_000, 20_000, 100_000, 100, 5
+        MPI1, MPIPIPE, MPI64, MPIBIG = 2_000, 3_000, 50_000, 50
+    py, pp, mpi = "anchor-py-proc.py", "anchor-forkpipe", "anchor-mpi.py"
+    add("9", "one in flight", "conc: submit_task, 2 in flight", ["bench-procpool", "one", "{n}"], P1, conc=True)
+    add("9", "one in flight", "C fork + pipe pair per worker", [pp, "one", "{n}"], P1)
+    add("9", "one in flight", "Python ProcessPoolExecutor.submit", [py, "ppe-one", "{n}"], PY1, lang="python")
+    add("9", "one in flight", "mpi4py MPIPoolExecutor.submit", [mpi, "one", "{n}"], MPI1, lang="mpi")
+    add("9", "pipelined", "conc: map_task, chunksize 1, buffersize 4096", ["bench-procpool", "map", 1, "{n}"], PPIPE, conc=True)
+    add("9", "pipelined", "conc: the same, pool option max_in_flight = 256", ["bench-procpool", "map", 1, "{n}", 256], PPIPE)
+    add("9", "pipelined", "C fork + pipe: 256 in flight per worker, batched writes", [pp, "pipe", 256, "{n}"], PPIPE)
+    add("9", "pipelined", "Python ProcessPoolExecutor.map, chunksize 1", [py, "ppe-map", 1, "{n}"], PY1, lang="python")
+    add("9", "pipelined", "Python multiprocessing.Pool.map, chunksize 1", [py, "pool-map", 1, "{n}"], PYPIPE, lang="python")
+    add("9", "pipelined", "mpi4py MPIPoolExecutor.map, chunksize 1", [mpi, "map", 1, "{n}"], MPIPIPE, lang="mpi")
+    add("9", "chunked 64", "conc: map_task, chunksize 64", ["bench-procpool", "map", 64, "{n}"], P64, conc=True)
+    add("9", "chunked 64", "Python ProcessPoolExecutor.map, chunksize 64", [py, "ppe-map", 64, "{n}"], PY64, lang="python")
+    add("9", "chunked 64", "Python multiprocessing.Pool.map, chunksize 64", [py, "pool-map", 64, "{n}"], PY64, lang="python")
+    add("9", "chunked 64", "mpi4py MPIPoolExecutor.map, chunksize 64", [mpi, "map", 64, "{n}"], MPI64, lang="mpi")
+    add("9", "1 MiB in+out", "conc: map_task, buffersize 4", ["bench-procpool", "big", "{n}"], PBIG, conc=True)
+    add("9", "1 MiB in+out", "C fork + pipe, 1 in flight per worker", [pp, "big", "{n}"], PBIG)
+    add("9", "1 MiB in+out", "Python ProcessPoolExecutor.map", [py, "ppe-big", "{n}"], PYBIG, lang="python")
+    add("9", "1 MiB in+out", "Python multiprocessing.Pool.imap, chunksize 1", [py, "pool-big", "{n}"], PYBIG, lang="python")
+    add("9", "1 MiB in+out", "mpi4py MPIPoolExecutor.map", [mpi, "big", "{n}"], MPIBIG, lang="mpi")
+    add("9", "start-up", "conc: create + first result", ["bench-procpool", "start", "{n}"], PSTART, conc=True, shown_n="%d×" % PSTART)
+    add("9", "start-up", "C fork + pipe", [pp, "start", "{n}"], PSTART, shown_n="%d×" % PSTART)
+    add("9", "start-up", "Python ProcessPoolExecutor", [py, "ppe-start", "{n}"], PYSTART, lang="python", shown_n="%d×" % PYSTART)
+    add("9", "start-up", "Python multiprocessing.Pool", [py, "pool-start", "{n}"], PYSTART, lang="python", shown_n="%d×" % PYSTART)
+    add("9", "start-up", "mpi4py MPIPoolExecutor (spawn)", [mpi, "start", "{n}"], PYSTART // 2 or 1, lang="mpi", shown_n="%d×" % (PYSTART // 2 or 1))
+    gib = "%d MiB" % PMB if PMB != 1024 else "1 GiB"
+    add("9", "fork, 1 GiB parent", "conc: touch %s, create + first result" % gib, ["bench-procpool", "start", "{n}", PMB], PFORK, conc=True, shown_n="%d×" % PFORK)
+    add("9", "fork, 1 GiB parent", "C fork + pipe", [pp, "start", "{n}", PMB], PFORK, shown_n="%d×" % PFORK)
+    add("9", "fork, 1 GiB parent", "Python ProcessPoolExecutor (fork)", [py, "ppe-start", "{n}", PMB], PFORK, lang="python", shown_n="%d×" % PFORK)
+    add("9", "fork, 1 GiB parent", "Python multiprocessing.Pool (fork)", [py, "pool-start", "{n}", PMB], PFORK, lang="python", shown_n="%d×" % PFORK)
+    add("9", "idle pool", "conc: parent + fork server + workers", ["bench-procpool", "idle", PIDLE], 2, conc=True, shown_n="%d ms" % PIDLE)
+    add("9", "idle pool", "Python ProcessPoolExecutor", [py, "ppe-idle", PIDLE], 2, lang="python", shown_n="%d ms" % PIDLE)
+    add("9", "idle pool", "Python multiprocessing.Pool", [py, "pool-idle", PIDLE], 2, lang="python", shown_n="%d ms" % PIDLE)
+    add("9", "idle pool", "mpi4py MPIPoolExecutor", [mpi, "idle", PIDLE], 2, lang="mpi", shown_n="%d ms" % PIDLE)
+
     # physical limits
     add("P", "physical", "futex ping-pong round trip (both park)", ["physical", "futex", "{n}"], 200 if q else 20_000)
     add("P", "physical", "spin ping-pong round trip", ["physical", "spin", "{n}"], 1_000 if q else 200_000)
@@ -267,6 +317,18 @@ def notes_for(row):
     wall = extra_median(row, "wall_ms")
     if wall is not None:
         parts.append("wall %s ms" % fmt_num(wall))
+    cpt = extra_median(row, "cpu_task_us")
+    if cpt is not None:
+        parts.append("CPU %s µs/task (parent + pool processes)" % fmt_num(cpt))
+    tus = extra_median(row, "task_us")
+    if tus is not None:
+        parts.append("%s µs/task" % fmt_num(tus))
+    mn = extra_median(row, "min_ms")
+    if mn is not None:
+        parts.append("fastest %s ms" % fmt_num(mn))
+    pmb = extra_median(row, "parent_mb")
+    if pmb is not None:
+        parts.append("parent RSS %s MB" % fmt_num(pmb))
     rss = extra_median(row, "rss_mb")
     if rss is not None:
         parts.append("%s MB for %s" % (fmt_num(rss), fmt_n(row.n)))
@@ -346,11 +408,11 @@ def tool_versions():
                                   text=True).stdout.strip() or "?"
         except OSError:
             return "?"
-    return "gcc %s; oneTBB %s; libuv %s; %s; Python %s" % (
+    return "gcc %s; oneTBB %s; libuv %s; %s; Python %s; mpi4py %s on Open MPI %s" % (
         pkg("gcc-12") if pkg("gcc-12") != "?" else first(["gcc", "-dumpfullversion"]),
         pkg("libtbb-dev"), pkg("libuv1-dev"),
         first([os.environ.get("CONC_BENCH_GO", "go"), "version"]).replace("go version ", ""),
-        platform.python_version())
+        platform.python_version(), pkg("python3-mpi4py"), pkg("openmpi-bin"))
 
 
 def strace_futex(row, out, env, timeout, n):
@@ -465,6 +527,21 @@ def targets(rows):
         m, _ = get("7", cls, "conc")
         if m is not None:
             line("memory ≤ 64 B per pending task (%s)" % cls, m <= 64, "%s B" % fmt_num(m))
+    # issue 5: the process pool
+    p1, r1 = get("9", "one in flight", "conc")
+    if p1 is not None:
+        line("(issue 5) process pool, tiny task one in flight per worker ≤ 5 µs", p1 <= 5000,
+             "%s ns/task; CPU %s µs/task" % (fmt_num(p1), fmt_num(extra_median(r1, "cpu_task_us"))))
+    pp_, _ = get("9", "pipelined", "conc")
+    if pp_ is not None:
+        line("(issue 5) process pool, pipelined ≤ 2 µs", pp_ <= 2000, "%s ns/task" % fmt_num(pp_))
+    pb, _ = get("9", "1 MiB in+out", "conc")
+    if pb is not None:
+        line("(issue 5) process pool, 1 MiB in + 1 MiB out ≥ 5 GB/s on 2 workers", pb >= 5,
+             "%s GB/s" % fmt_num(pb))
+    pi, _ = get("9", "idle pool", "conc")
+    if pi is not None:
+        line("(issue 5) process pool idle < 1 % of a CPU", pi < 1, "%s %%" % fmt_num(pi))
     idle, _ = get("8", "idle", "conc")
     if idle is not None:
         line("idle < 1 % of a CPU", idle < 1, "%s %%" % fmt_num(idle))
@@ -481,7 +558,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--skip", action="append", default=[],
-                    help="skip rows of a kind: conc, go, python, tbb, omp, uv")
+                    help="skip rows of a kind: conc, go, python, tbb, omp, uv, mpi")
     ap.add_argument("--skip-reason", action="append", default=[])
     ap.add_argument("--results", default=None, help="markdown file to write")
     ap.add_argument("--only", default=None, help="regex on workload/impl (debugging)")
@@ -504,6 +581,8 @@ def main():
     env.update({"GOMAXPROCS": "2", "OMP_NUM_THREADS": "2", "OMP_DYNAMIC": "false"})
     env.pop("OMP_WAIT_POLICY", None)
     env.pop("GOMP_SPINCOUNT", None)
+    if os.geteuid() == 0:  # Open MPI refuses root without these
+        env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
 
     t_start = time.time()
     for rnd in range(rounds):
@@ -590,9 +669,9 @@ def main():
         for s in skipped_lines:
             print("SKIPPED: " + s)
     if a.quick:
-        print("Targets (issue 4): judged on full runs only (quick mode asserts no speed)")
+        print("Targets (issues 4 and 5): judged on full runs only (quick mode asserts no speed)")
     elif tl:
-        print("Targets (issue 4):")
+        print("Targets (issues 4 and 5):")
         print("\n".join(tl))
     print("bench: %d rows, %d rounds, %.0f s%s" % (
         len(rows), rounds, elapsed, "; %d FAILED" % len(failed) if failed else ""))
@@ -610,7 +689,7 @@ def main():
                "- Generated by `make bench` (bench/run.sh); how to read it: bench/README.md", ""]
         if skipped_lines:
             doc += ["Skipped: " + s for s in skipped_lines] + [""]
-        doc += [table, "", "## Targets (issue 4)", ""] + (tl or ["- (no conc rows)"]) + [""]
+        doc += [table, "", "## Targets (issues 4 and 5)", ""] + (tl or ["- (no conc rows)"]) + [""]
         with open(a.results, "w") as f:
             f.write("\n".join(doc))
         print("bench: wrote %s" % a.results)

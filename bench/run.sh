@@ -2,7 +2,7 @@
 # bench/run.sh - what `make bench` runs (see bench/README.md).
 #
 #   bench/run.sh                      full run: N = 10^6, 5 interleaved rounds,
-#                                     writes bench/RESULTS.md (~5-10 min)
+#                                     writes bench/RESULTS.md (~10-15 min)
 #   CONC_BENCH_QUICK=1 bench/run.sh   CI: tiny N, 1 round, every row still
 #                                     self-checked; writes bench/out/RESULTS-quick.md
 #
@@ -34,6 +34,7 @@ die() { echo "bench: ERROR: $*" >&2; exit 1; }
 # ---- 1. packages ------------------------------------------------------------
 CORE_PKGS="build-essential cmake pkg-config g++ libtbb-dev libuv1-dev python3 strace"
 HEAVY_PKGS="golang-go"
+MPI_PKGS="python3-mpi4py openmpi-bin"  # workload 9's mpi4py.futures anchor
 DRIVER_ARGS=()
 tools/deps.sh $CORE_PKGS || die "cannot install $CORE_PKGS"
 if [ -n "$QUICK" ]; then
@@ -41,8 +42,20 @@ if [ -n "$QUICK" ]; then
     say "SKIPPING the Go anchors: golang-go could not be installed in time (quick mode)"
     DRIVER_ARGS+=(--skip go --skip-reason "Go anchors: golang-go could not be installed (quick mode)")
   fi
+  if ! timeout 600 tools/deps.sh $MPI_PKGS; then
+    say "SKIPPING the mpi4py anchors: $MPI_PKGS could not be installed in time (quick mode)"
+    DRIVER_ARGS+=(--skip mpi --skip-reason "mpi4py anchors: $MPI_PKGS could not be installed (quick mode)")
+  elif ! OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 \
+      mpiexec -n 1 --oversubscribe /usr/bin/python3 -c \
+      'from mpi4py.futures import MPIPoolExecutor as E; assert E(max_workers=1).submit(abs, -2).result() == 2' \
+      >/dev/null 2>&1; then
+    # containers without shared memory or ptrace for Open MPI: say so, go on
+    say "SKIPPING the mpi4py anchors: mpiexec cannot start an MPIPoolExecutor here (quick mode)"
+    DRIVER_ARGS+=(--skip mpi --skip-reason "mpi4py anchors: mpiexec cannot start an MPIPoolExecutor here (quick mode)")
+  fi
 else
   tools/deps.sh $HEAVY_PKGS || die "cannot install $HEAVY_PKGS (the Go anchors are required in a full run)"
+  tools/deps.sh $MPI_PKGS || die "cannot install $MPI_PKGS (the mpi4py anchors are required in a full run)"
 fi
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 missing"
 
@@ -90,7 +103,13 @@ if [ -z "$ANCHORS_ONLY" ]; then
       gcc $CFLAGS -I"$ROOT/include" "$B/bench-$b.c" "$CONC_LIB" -lpthread -lm \
       -o "$OUT/bench-$b"
   done
+  # workload 9: the process pool (its fork server re-executes this binary)
+  build "$OUT/bench-procpool" "$B/bench-procpool.c $B/procpool-common.h $B/common.h $CONC_LIB" \
+    gcc $CFLAGS -I"$ROOT/include" "$B/bench-procpool.c" "$CONC_LIB" -lpthread -lm \
+    -o "$OUT/bench-procpool"
 fi
+build "$OUT/anchor-forkpipe" "$B/anchor-forkpipe.c $B/procpool-common.h $B/common.h" \
+  gcc $CFLAGS "$B/anchor-forkpipe.c" -lm -o "$OUT/anchor-forkpipe"
 build "$OUT/anchor-pthread" "$B/anchor-pthread.c $B/pthread-pool.c $B/pthread-pool.h $B/common.h" \
   gcc $CFLAGS "$B/anchor-pthread.c" "$B/pthread-pool.c" -lpthread -lm -o "$OUT/anchor-pthread"
 build "$OUT/anchor-tbb" "$B/anchor-tbb.cpp $B/common.h" \
