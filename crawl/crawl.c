@@ -45,6 +45,11 @@ void crawl_opts_init(crawl_opts *o) {
   o->fetch.max_decoded = 64ull << 20;
 }
 
+void crawl_split(unsigned connections, unsigned *pages, unsigned *images) {
+  *pages = connections / 4 ? connections / 4 : 1;
+  *images = connections > *pages ? connections - *pages : 1;
+}
+
 bool crawl_stopped(const crawl *c) {
   return atomic_load_explicit(c->stop, memory_order_relaxed) != 0;
 }

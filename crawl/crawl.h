@@ -156,6 +156,10 @@ void crawl_handles_drop(crawl *c);
 
 bool crawl_stopped(const crawl *c);
 
+/* Share `connections` transfers between page workers (a quarter, at least
+ * one) and image workers (the rest, at least one). */
+void crawl_split(unsigned connections, unsigned *pages, unsigned *images);
+
 /* Start the progress display as o->progress asks (NULL when "off" or on
  * failure); the engine that owns it stops it with conc_progress_stop. */
 conc_progress *crawl_progress_start(const crawl_opts *o);

@@ -15,9 +15,9 @@
  * Counters, limits and the stop flag are in shared memory (set up by
  * main), so the per-host limit and the rate limit hold across both
  * processes.  Each child records its pid in the counters (the tests check
- * that two processes did the work).  Connections: each child's pool has
- * `connections` workers; the per-host semaphores bound what both do
- * together.
+ * that two processes did the work).  Connections: crawl_split shares
+ * `connections` between the scanner's and the downloader's pools, as in
+ * the threads engine.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +51,10 @@ static void send_error(crawl *c, const char *what, const char *url, int kind,
   free(m);
 }
 
-static conc_executor *pool(crawl *c, size_t max_queued) {
+static conc_executor *pool(unsigned workers, size_t max_queued) {
   conc_thread_pool_options po;
   conc_thread_pool_options_init(&po);
-  po.max_workers = c->o->connections;
+  po.max_workers = workers;
   po.max_queued = max_queued;
   po.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
   conc_executor *ex = NULL;
@@ -74,7 +74,9 @@ static int scanner(void *arg) {
   crawl *c = p->c;
   c->on_error = send_error;
   c->ctr->pids[0] = getpid();
-  conc_executor *ex = pool(c, 0);
+  unsigned pw, iw;
+  crawl_split(c->o->connections, &pw, &iw);
+  conc_executor *ex = pool(pw, 0);
   int rc = ex ? crawl_scan(c, ex, sink, NULL) : -1;
   if (ex)
     conc_executor_destroy(ex);
@@ -100,7 +102,9 @@ static int downloader(void *arg) {
   crawl *c = p->c;
   c->on_error = send_error;
   c->ctr->pids[1] = getpid();
-  conc_executor *ex = pool(c, 4 * (size_t)c->o->connections);
+  unsigned pw, iw;
+  crawl_split(c->o->connections, &pw, &iw);
+  conc_executor *ex = pool(iw, 4 * (size_t)iw);
   if (!ex)
     return 1;
   for (;;) {

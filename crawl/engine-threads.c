@@ -1,10 +1,13 @@
-/* engine-threads.c - the threads engine: one conc thread pool.
+/* engine-threads.c - the threads engine: conc thread pools.
  *
  * DESIGN: crawl_scan runs on the calling thread and submits one task per
- * page of a level; page tasks hand new image addresses to sink(), which
- * submits an image task to the same pool without a future (fire and
- * forget).  conc_executor_destroy at the end waits for every image task.
- * The pool has `connections` workers, so at most that many transfers run.
+ * page of a level to the page pool; page tasks hand new image addresses
+ * to sink(), which submits an image task to the image pool without a
+ * future (fire and forget).  Two pools, not one: the level loop waits for
+ * each level's pages, and page tasks queued behind image tasks would hold
+ * back the discovery of the next level (a pool runs tasks submitted by
+ * its own tasks first).  crawl_split shares `connections` between them;
+ * conc_executor_destroy at the end waits for every image task.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,22 +48,35 @@ static void sink(void *ctx, const char *url) {
     free(t);
 }
 
-static int run(crawl *c) {
+static conc_executor *pool(unsigned workers, const char *name) {
   conc_thread_pool_options po;
   conc_thread_pool_options_init(&po);
-  po.max_workers = c->o->connections;
-  po.thread_name_prefix = "crawl";
+  po.max_workers = workers;
+  po.thread_name_prefix = name;
   po.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
-  conc_executor *ex;
+  conc_executor *ex = NULL;
   int rc = conc_thread_pool_create(&po, &ex);
-  if (rc < 0) {
+  if (rc < 0)
     fprintf(stderr, "conc-crawl: thread pool: %s\n", conc_strerror(rc));
+  return ex;
+}
+
+static int run(crawl *c) {
+  unsigned pw, iw;
+  crawl_split(c->o->connections, &pw, &iw);
+  conc_executor *pages = pool(pw, "crawl-page"), *images = pool(iw, "crawl-img");
+  if (!pages || !images) {
+    if (pages)
+      conc_executor_destroy(pages);
+    if (images)
+      conc_executor_destroy(images);
     return -1;
   }
   c->progress = crawl_progress_start(c->o);
-  sink_ctx s = {c, ex};
-  rc = crawl_scan(c, ex, sink, &s);
-  conc_executor_destroy(ex);
+  sink_ctx s = {c, images};
+  int rc = crawl_scan(c, pages, sink, &s);
+  conc_executor_destroy(pages);
+  conc_executor_destroy(images);
   conc_progress_stop(c->progress);
   c->progress = NULL;
   c->ctr->pids[0] = getpid();

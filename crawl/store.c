@@ -1,9 +1,9 @@
 /* store.c - content-addressed files, .part + rename, journal for resume.
  *
  * DESIGN: see store.h.  The only shared mutable state is the file system
- * and a process-wide counter for unique .part names; rename(2) is atomic,
- * so two writers of the same bytes (two URLs with one content, or two
- * processes) both succeed and leave one complete file.
+ * and a process-wide counter for unique .part names; link(2) is atomic,
+ * so of two writers of the same bytes (two URLs with one content, or two
+ * processes) one creates the file and the other finds it, complete.
  */
 #include "store.h"
 
@@ -214,12 +214,16 @@ int store_put(store *s, const char *url, const char *ct, const void *body,
       p += w;
       left -= (size_t)w;
     }
-    if (close(fd) != 0 || renameat(s->dirfd, part, s->dirfd, name) != 0) {
-      int e = errno;
-      unlinkat(s->dirfd, part, 0);
-      return fail(err, errcap, e, "rename", part);
-    }
-    *fresh = true;
+    /* link, not rename: of two writers of the same bytes exactly one
+     * sees success (fresh), the other EEXIST, so "files" is exact. */
+    int lrc = close(fd);
+    if (lrc == 0)
+      lrc = linkat(s->dirfd, part, s->dirfd, name, 0);
+    int e = lrc != 0 ? errno : 0;
+    unlinkat(s->dirfd, part, 0);
+    if (lrc != 0 && e != EEXIST)
+      return fail(err, errcap, e, "link", part);
+    *fresh = lrc == 0;
   }
   size_t cap = strlen(url) + STORE_NAME_MAX + 32;
   char *line = malloc(cap);

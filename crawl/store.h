@@ -2,8 +2,9 @@
  *
  * Each image is written as <sha256 of its bytes><ext> (ext from the URL's
  * last path segment, else from the content type, else ".bin"): first to a
- * hidden ".<sha>.<pid>.<n>.part" file, then renamed, so a file with a
- * final name is always complete.  After the rename a line
+ * hidden ".<sha>.<pid>.<n>.part" file, then linked under its final name
+ * (and the .part removed), so a file with a final name is always
+ * complete.  After the rename a line
  * "<name>\t<size>\t<url>\n" is appended to the journal
  * (<dir>/.conc-crawl.journal) with one write(2) in O_APPEND mode.  A
  * later run (store_open on the same folder) loads the journal, keeps the
