@@ -12,14 +12,20 @@ foreach(src ${CRAWL_TEST_SOURCES})
   target_compile_definitions(${name} PRIVATE
     CONC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     CRAWL_BIN="$<TARGET_FILE:conc-crawl>"
-    CRAWL_SITEGEN="$<TARGET_FILE:conc-crawl-sitegen>")
-  add_dependencies(${name} conc-crawl conc-crawl-sitegen)
+    CRAWL_SITEGEN="$<TARGET_FILE:conc-crawl-sitegen>"
+    CRAWL_BIN_DIR="$<TARGET_FILE_DIR:conc-crawl>")
+  add_dependencies(${name} conc-crawl conc-crawl-sitegen conc-proxy-pool)
   conc_warnings(${name})
   if(module STREQUAL "crawl-engines")
     # against a generated site served by nginx (tools/crawl-site.sh)
     add_test(NAME ${module} COMMAND ${PROJECT_SOURCE_DIR}/tools/crawl-site.sh
       -g $<TARGET_FILE:conc-crawl-sitegen> -a "40 400 faults"
       ${CMAKE_CURRENT_BINARY_DIR}/crawl-site -- $<TARGET_FILE:${name}>)
+  elseif(module STREQUAL "crawl-proxy")
+    # nginx serves the URL fetched through the proxies
+    add_test(NAME ${module} COMMAND ${PROJECT_SOURCE_DIR}/tools/crawl-site.sh
+      -g $<TARGET_FILE:conc-crawl-sitegen> -a "2 2"
+      ${CMAKE_CURRENT_BINARY_DIR}/proxy-site -- $<TARGET_FILE:${name}>)
   else()
     add_test(NAME ${module} COMMAND ${name})
   endif()
