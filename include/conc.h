@@ -14,6 +14,7 @@
 #include "conc/progress.h"
 #include "conc/shm.h"
 #include "conc/process.h"
+#include "conc/process_pool.h"
 #include "conc/queue.h"
 #include "conc/coro.h"
 #include "conc/chan.h"

@@ -10,6 +10,7 @@
 
 #include "future-int.h"
 #include "conc/executor.h"
+#include "conc/task.h"
 
 typedef struct conc__executor_vt {
   const char *kind;
@@ -53,5 +54,26 @@ static inline bool conc__executor_local(const conc_executor *ex) {
 int conc__closure_new(const char *name, const void *in, size_t len,
                       conc_fn *fn, void **arg);
 void conc__closure_free(void *arg);
+/* If fn/arg is such a closure: true with its task's name (registry
+ * storage), input and output buffer. */
+bool conc__closure_info(conc_fn fn, void *arg, const char **name,
+                        const void **in, size_t *len, conc_bytes **out);
+/* Run a registered task function under ctx (installed by the caller);
+ * returns ctx->outcome afterwards (a non-zero return becomes CONC_ETASK). */
+int conc__task_invoke(conc_task_fn fn, const void *in, size_t len,
+                      conc_bytes *out, conc__task_ctx *ctx);
+
+/* batch.c: the "conc.batch" task's bytes. */
+typedef struct conc__batch_res {
+  int32_t outcome, code;
+  const char *msg; /* msg_len bytes, not terminated */
+  uint32_t msg_len;
+  conc_bytes out;  /* a view into the batch output (cap 0) */
+} conc__batch_res;
+int conc__batch_encode(const char *name, const conc_buf *in, size_t n,
+                       conc_bytes *b);
+/* The next item of a batch output at *pos: 1 with *r, 0 at the end,
+ * CONC_EPROTO. */
+int conc__batch_item(const conc_bytes *out, size_t *pos, conc__batch_res *r);
 
 #endif

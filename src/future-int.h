@@ -75,6 +75,14 @@ conc_future *conc__future_new_task(conc_fn fn, void *arg, uint32_t refs);
 #define CONC__SKIPPED 1
 int conc__future_run(conc_future *f, double *submitted);
 
+/* For executors that run tasks elsewhere (another process): PENDING ->
+ * RUNNING.  Returns 0, CONC__SKIPPED (cancelled before it started), or
+ * CONC_EDEADLINE (started, but past its deadline: the caller fails it). */
+int conc__future_start(conc_future *f);
+/* Complete a RUNNING future with outcome 0 and result.  False if it was
+ * already done. */
+bool conc__future_succeed(conc_future *f, void *result);
+
 /* Complete a pending or running future with an outcome (not 0) and a
  * message (taken over; may be NULL).  Returns false if it was already done
  * (the message is freed). */
@@ -95,6 +103,12 @@ typedef struct conc__task_ctx {
   int outcome;         /* 0, CONC_ETASK, CONC_ECANCELED */
   int code;
   char *msg;
+  /* Tasks run for another process (process pool workers): the stop
+   * request lives in shared memory - requested when *stop_id equals
+   * stop_match; stop_seq is the futex bumped with it. */
+  const _Atomic uint64_t *stop_id;
+  uint64_t stop_match;
+  _Atomic uint32_t *stop_seq;
 } conc__task_ctx;
 conc__task_ctx *conc__task_ctx_get(void);
 conc__task_ctx *conc__task_ctx_swap(conc__task_ctx *ctx);

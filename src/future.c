@@ -295,6 +295,30 @@ int conc_future_stop(conc_future *f) {
 
 /* ---- running a task ---- */
 
+int conc__future_start(conc_future *f) {
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  for (;;) {
+    if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING))
+      return CONC__SKIPPED;
+    if (atomic_compare_exchange_weak_explicit(
+            &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
+            memory_order_relaxed))
+      break;
+  }
+  if ((f->flags & FF_DEADLINE) && conc_now() > f->u.deadline)
+    return CONC_EDEADLINE;
+  return 0;
+}
+
+bool conc__future_succeed(conc_future *f, void *result) {
+  if (!claim(f, FROM_RUNNING))
+    return false;
+  f->outcome = 0;
+  f->u.result = result;
+  publish(f, FS_FINISHED);
+  return true;
+}
+
 int conc__future_run(conc_future *f, double *submitted) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
   for (;;) {
@@ -315,7 +339,7 @@ int conc__future_run(conc_future *f, double *submitted) {
                       conc__strdup("deadline passed before the task started"));
     return CONC_EDEADLINE;
   }
-  conc__task_ctx ctx = {f, 0, 0, NULL};
+  conc__task_ctx ctx = {.future = f};
   conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
   void *r = f->fn(f->arg);
   conc__task_ctx_swap(prev);

@@ -26,7 +26,8 @@ typedef struct chunk {
 
 typedef struct slot {
   conc_future *f;
-  chunk *c; /* NULL for chunksize 1 */
+  chunk *c;    /* NULL for chunksize 1 and for task maps */
+  size_t bpos; /* task maps with chunks: next item in the batch output */
 } slot;
 
 struct conc_map {
@@ -46,6 +47,11 @@ struct conc_map {
   char *err_msg;
   bool ended;
   conc_progress *progress;
+  /* task maps (conc_executor_map_task) */
+  const char *task;
+  const conc_buf *inputs;
+  conc_future *hold;   /* keeps the last yielded output alive */
+  conc_bytes view;     /* the last yielded item of a batch */
 };
 
 void conc_map_options_init(conc_map_options *o) {
@@ -128,9 +134,28 @@ static int next_input(conc_map *m, void **arg) {
 /* Submit more work until the ring is full or the inputs end. */
 static void fill(conc_map *m) {
   while (!m->ended && !m->src_end && m->rcount < m->cap) {
-    slot s = {NULL, NULL};
+    slot s = {NULL, NULL, 0};
     int rc;
-    if (m->chunksize == 1) {
+    if (m->task) {
+      if (m->pos >= m->n) {
+        m->src_end = true;
+        return;
+      }
+      if (m->chunksize == 1) {
+        const conc_buf *in = &m->inputs[m->pos++];
+        rc = conc_executor_submit_task(m->ex, m->task, in->data, in->len,
+                                       NULL, &s.f);
+      } else {
+        size_t k = m->n - m->pos < m->chunksize ? m->n - m->pos : m->chunksize;
+        conc_bytes b = {0};
+        rc = conc__batch_encode(m->task, m->inputs + m->pos, k, &b);
+        if (rc == 0)
+          rc = conc_executor_submit_task(m->ex, "conc.batch", b.data, b.len,
+                                         NULL, &s.f);
+        conc_bytes_free(&b);
+        m->pos += k;
+      }
+    } else if (m->chunksize == 1) {
       void *arg;
       if (next_input(m, &arg) != 1)
         return;
@@ -161,6 +186,7 @@ static void fill(conc_map *m) {
 
 static int map_create(conc_executor *ex, conc_fn fn, void *const *args,
                       size_t n, conc_map_source_fn source, void *ctx,
+                      const char *task, const conc_buf *inputs,
                       const conc_map_options *o, conc_map **out) {
   if (!out)
     return CONC_EINVAL;
@@ -170,7 +196,7 @@ static int map_create(conc_executor *ex, conc_fn fn, void *const *args,
     conc_map_options_init(&def);
     o = &def;
   }
-  if (!ex || !fn ||
+  if (!ex || (!fn && !task) ||
       o->size < offsetof(conc_map_options, timeout) + sizeof(o->timeout) ||
       o->chunksize == 0 || o->chunksize > (SIZE_MAX >> 4))
     return CONC_EINVAL;
@@ -179,6 +205,8 @@ static int map_create(conc_executor *ex, conc_fn fn, void *const *args,
     return CONC_ENOMEM;
   m->ex = ex;
   m->fn = fn;
+  m->task = task;
+  m->inputs = inputs;
   m->args = args;
   m->n = n;
   m->source = source;
@@ -217,7 +245,7 @@ int conc_executor_map(conc_executor *ex, conc_fn fn, void *const *args,
       *out = NULL;
     return CONC_EINVAL;
   }
-  return map_create(ex, fn, args, n, NULL, NULL, opts, out);
+  return map_create(ex, fn, args, n, NULL, NULL, NULL, NULL, opts, out);
 }
 
 int conc_executor_map_source(conc_executor *ex, conc_fn fn,
@@ -228,7 +256,24 @@ int conc_executor_map_source(conc_executor *ex, conc_fn fn,
       *out = NULL;
     return CONC_EINVAL;
   }
-  return map_create(ex, fn, NULL, 0, next, ctx, opts, out);
+  return map_create(ex, fn, NULL, 0, next, ctx, NULL, NULL, opts, out);
+}
+
+int conc_executor_map_task(conc_executor *ex, const char *name,
+                           const conc_buf *inputs, size_t n,
+                           const conc_map_options *opts, conc_map **out) {
+  if (out)
+    *out = NULL;
+  if (!name || (!inputs && n))
+    return CONC_EINVAL;
+  conc_task_fn fn;
+  int rc = conc_task_lookup(name, &fn);
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < n; i++)
+    if (!inputs[i].data && inputs[i].len)
+      return CONC_EINVAL;
+  return map_create(ex, NULL, NULL, n, NULL, NULL, name, inputs, opts, out);
 }
 
 static void drop_head(conc_map *m) {
@@ -240,11 +285,85 @@ static void drop_head(conc_map *m) {
   m->ypos = 0;
 }
 
+/* The head failed or timed out: end the map, cancel the rest. */
+static int fail_head(conc_map *m, int rc, int detail, const char *msg) {
+  end_with(m, rc, detail, msg);
+  conc_progress_add(m->progress, 1, 1);
+  for (size_t i = 0; i < m->rcount; i++)
+    conc_future_cancel(m->ring[(m->rhead + i) % m->cap].f);
+  return rc;
+}
+
+static int next_task(conc_map *m, void **result) {
+  for (;;) {
+    if (m->ended)
+      return m->err;
+    if (m->rcount == 0) {
+      fill(m);
+      if (m->rcount == 0)
+        return m->ended ? m->err : 0;
+    }
+    slot *s = &m->ring[m->rhead];
+    void *r = NULL;
+    int rc = conc_future_result_until(s->f, m->deadline, &r);
+    if (rc == CONC_ETIMEDOUT) {
+      end_with(m, rc, 0, NULL);
+      return rc;
+    }
+    if (rc != 0) {
+      int detail;
+      const char *msg;
+      conc_future_error(s->f, &detail, &msg);
+      return fail_head(m, rc, detail, msg);
+    }
+    if (m->chunksize == 1) {
+      m->hold = s->f; /* released at the next call */
+      s->f = NULL;
+      drop_head(m);
+      fill(m);
+      if (result)
+        *result = r;
+      conc_progress_add(m->progress, 1, 0);
+      return 1;
+    }
+    conc__batch_res br;
+    rc = conc__batch_item(r, &s->bpos, &br);
+    if (rc == 0) { /* chunk fully yielded */
+      drop_head(m);
+      fill(m);
+      continue;
+    }
+    if (rc < 0)
+      return fail_head(m, rc, 0, "bad conc.batch output");
+    if (br.outcome != 0) {
+      char *msg = conc__malloc((size_t)br.msg_len + 1);
+      if (msg) {
+        memcpy(msg, br.msg, br.msg_len);
+        msg[br.msg_len] = 0;
+      }
+      rc = fail_head(m, br.outcome, br.code, msg);
+      conc__free(msg);
+      return rc;
+    }
+    m->view = br.out;
+    if (result)
+      *result = &m->view;
+    conc_progress_add(m->progress, 1, 0);
+    return 1;
+  }
+}
+
 int conc_map_next(conc_map *m, void **result) {
   if (result)
     *result = NULL;
   if (!m)
     return CONC_EINVAL;
+  if (m->hold) { /* the caller is done with the last output */
+    conc_future_release(m->hold);
+    m->hold = NULL;
+  }
+  if (m->task)
+    return next_task(m, result);
   for (;;) {
     if (m->rcount == 0) {
       fill(m);
@@ -322,6 +441,8 @@ void conc_map_destroy(conc_map *m) {
     conc_future_wait(m->ring[m->rhead].f, -1);
     drop_head(m);
   }
+  if (m->hold)
+    conc_future_release(m->hold);
   conc__free(m->ring);
   conc__free(m->err_msg);
   conc__free(m);

@@ -42,6 +42,7 @@
 
 #include "conc/process.h"
 #include "conc/sync.h"
+#include "pchan.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -108,6 +109,15 @@ static void reg_remove(int fd) {
   pthread_mutex_unlock(&reg_mu);
 }
 
+int conc__daemon_fd_add(int fd) {
+  pthread_mutex_lock(&reg_mu);
+  int rc = reg_add(fd);
+  pthread_mutex_unlock(&reg_mu);
+  return rc;
+}
+
+void conc__daemon_fd_remove(int fd) { reg_remove(fd); }
+
 /* ---- child side ---- */
 
 _Noreturn static void child_main(conc_process_fn fn, void *arg, int watch_r,
@@ -118,14 +128,8 @@ _Noreturn static void child_main(conc_process_fn fn, void *arg, int watch_r,
     close(reg_fds[i]);
   if (watch_r >= 0) {
     close(watch_w);
-    if (fcntl(watch_r, F_SETOWN, getpid()) != 0 ||
-        fcntl(watch_r, F_SETSIG, SIGKILL) != 0 ||
-        fcntl(watch_r, F_SETFL, O_ASYNC | O_NONBLOCK) != 0)
-      _exit(127);
-    char c;
-    ssize_t n = read(watch_r, &c, 1);
-    if (n == 0 || (n < 0 && errno != EAGAIN)) /* the parent is gone */
-      kill(getpid(), SIGKILL);
+    if (conc__watch_parent(watch_r) != 0)
+      kill(getpid(), SIGKILL); /* set-up failed, or the parent is gone */
   }
   int rc = fn(arg);
   fflush(NULL);

@@ -42,6 +42,9 @@ int conc_task_fail(int code, const char *fmt, ...) {
 
 bool conc_task_stop_requested(void) {
   conc__task_ctx *ctx = conc__task_ctx_get();
+  if (ctx && ctx->stop_id)
+    return atomic_load_explicit(ctx->stop_id, memory_order_acquire) ==
+           ctx->stop_match;
   if (!ctx || !ctx->future)
     return false;
   /* acquire: pairs with the acq_rel fetch_or in conc_future_stop */
@@ -54,6 +57,16 @@ int conc_task_wait_stop(double timeout) {
   if (!ctx)
     return CONC_EPERM;
   double deadline = conc__deadline(timeout);
+  if (ctx->stop_seq) {
+    for (;;) {
+      uint32_t seq = atomic_load_explicit(ctx->stop_seq, memory_order_acquire);
+      if (conc_task_stop_requested())
+        return 0;
+      if (conc__futex_wait(ctx->stop_seq, seq, deadline, true) ==
+          CONC_ETIMEDOUT)
+        return conc_task_stop_requested() ? 0 : CONC_ETIMEDOUT;
+    }
+  }
   if (!ctx->future) {
     conc_sleep(timeout < 0 ? 1e9 : timeout);
     return CONC_ETIMEDOUT;
@@ -260,8 +273,8 @@ uint64_t conc_task_registry_hash(void) {
   return h;
 }
 
-static int run_registered(conc_task_fn fn, const void *in, size_t len,
-                          conc_bytes *out, conc__task_ctx *ctx) {
+int conc__task_invoke(conc_task_fn fn, const void *in, size_t len,
+                      conc_bytes *out, conc__task_ctx *ctx) {
   int rc = fn(in, len, out);
   if (rc != 0 && ctx->outcome == 0) {
     ctx->outcome = CONC_ETASK;
@@ -283,9 +296,9 @@ int conc_task_run(const char *name, const void *in, size_t len,
   int rc = conc_task_lookup(name, &fn);
   if (rc)
     return rc;
-  conc__task_ctx ctx = {NULL, 0, 0, NULL};
+  conc__task_ctx ctx = {.future = NULL};
   conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
-  rc = run_registered(fn, in, len, out, &ctx);
+  rc = conc__task_invoke(fn, in, len, out, &ctx);
   conc__task_ctx_swap(prev);
   if (rc == CONC_ETASK) {
     if (code)
@@ -301,6 +314,7 @@ int conc_task_run(const char *name, const void *in, size_t len,
 
 struct conc__closure {
   conc_task_fn fn;
+  const char *name; /* registry storage: lives as long as the process */
   size_t len;
   conc_bytes out;
   unsigned char in[];
@@ -309,8 +323,20 @@ struct conc__closure {
 static void *closure_run(void *arg) {
   struct conc__closure *c = arg;
   conc__task_ctx *ctx = conc__task_ctx_get();
-  run_registered(c->fn, c->in, c->len, &c->out, ctx);
+  conc__task_invoke(c->fn, c->in, c->len, &c->out, ctx);
   return &c->out;
+}
+
+bool conc__closure_info(conc_fn fn, void *arg, const char **name,
+                        const void **in, size_t *len, conc_bytes **out) {
+  if (fn != closure_run)
+    return false;
+  struct conc__closure *c = arg;
+  *name = c->name;
+  *in = c->in;
+  *len = c->len;
+  *out = &c->out;
+  return true;
 }
 
 void conc__closure_free(void *arg) {
@@ -333,6 +359,13 @@ int conc__closure_new(const char *name, const void *in, size_t len,
   if (!c)
     return CONC_ENOMEM;
   c->fn = tf;
+  c->name = NULL;
+  pthread_mutex_lock(&reg_mu);
+  bool found;
+  size_t i = find(name, &found);
+  if (found)
+    c->name = reg[i].name;
+  pthread_mutex_unlock(&reg_mu);
   c->len = len;
   c->out = (conc_bytes){0};
   if (len)

@@ -158,6 +158,41 @@ START_TEST(example_futures_primes) {
 }
 END_TEST
 
+/* The same on a process pool, through a task map. */
+START_TEST(example_procpool_primes) {
+  lines l = run_example("procpool-primes", "");
+  const char *want[] = {
+      "112272535095293 is prime: True", "112582705942171 is prime: True",
+      "112272535095293 is prime: True", "115280095190773 is prime: True",
+      "115797848077099 is prime: True", "1099726899285419 is prime: False",
+  };
+  ck_assert_uint_eq(l.n, 6);
+  for (size_t i = 0; i < 6; i++)
+    ck_assert_str_eq(l.v[i], want[i]);
+  lines_free(&l);
+}
+END_TEST
+
+/* One task kills its worker: only it fails, with SIGSEGV. */
+START_TEST(example_procpool_crash) {
+  lines l = run_example("procpool-crash", "");
+  ck_assert_uint_eq(l.n, 17);
+  for (int i = 0; i < 16; i++) {
+    char want[64];
+    if (i == 13) {
+      ck_assert_ptr_nonnull(strstr(l.v[i], "13 failed: worker died ("));
+      ck_assert_ptr_nonnull(strstr(l.v[i], "signal 11"));
+      ck_assert_ptr_nonnull(strstr(l.v[i], "detail -11)"));
+    } else {
+      snprintf(want, sizeof want, "%d squared is %d", i, i * i);
+      ck_assert_str_eq(l.v[i], want);
+    }
+  }
+  ck_assert_str_eq(l.v[16], "15 of 16 tasks succeeded");
+  lines_free(&l);
+}
+END_TEST
+
 /* Every source reported exactly once, in any order; the pages' sizes are
  * deterministic. */
 START_TEST(example_futures_as_completed) {
@@ -302,4 +337,5 @@ CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_futures_primes, example_futures_as_completed,
                example_wait_first_completed, example_pool_extras,
                example_proc_pipeline, example_proc_proxy_pool,
-               example_coro_hello)
+               example_coro_hello,
+               example_procpool_primes, example_procpool_crash)

@@ -142,8 +142,20 @@ show pool-extras
 heading "多进程: processes and a queue between them"
 say "conc_process_start runs a function in a child process (pidfd-tracked;"
 say "a daemon child never outlives its parent), and conc_queue carries byte"
-say "messages between processes through shared memory.  The process pool"
-say "(ProcessPoolExecutor, the same executor interface) is still to come."
+say "messages between processes through shared memory."
+
+heading "ProcessPoolExecutor: the primes again, on a process pool"
+say "Tasks that cross a process boundary are registered by name (CONC_TASK:"
+say "bytes in, bytes out); conc_executor_map_task maps one over inputs."
+say "Workers are forked from a fork server (this program run again, stopped"
+say "in conc_init), never from the caller."
+show procpool-primes
+
+heading "A worker crashes: only its task fails"
+say "Task 13 segfaults.  Python's ProcessPoolExecutor would fail every"
+say "pending task (BrokenProcessPool); conc fails task 13 alone with the"
+say "signal (CONC_EWORKER), replaces the worker and runs the rest."
+show procpool-crash
 
 heading "什么时候用多进程: one process scans image addresses, another downloads"
 say "The seed's crawler design on local data: a scanner process queues image"

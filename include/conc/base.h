@@ -70,6 +70,21 @@ CONC_EXTERN void conc_log(conc_log_level level, const char *fmt, ...)
  * Blocks.  Any thread. */
 CONC_EXTERN int conc_library_shutdown(void);
 
+/* Programs that use process pools (conc/process_pool.h) call this first
+ * thing in main, as MPI programs call MPI_Init:
+ *
+ *   int main(int argc, char **argv) {
+ *     conc_init(&argc, &argv);
+ *
+ * A process pool's fork server is a fresh execution of the program; in it,
+ * conc_init never returns (it serves, then exits), so code placed before
+ * the call runs again there: keep it free of side effects.  Tasks must be
+ * registered by then (CONC_TASK registers them before main).  In the
+ * program itself conc_init returns 0 (argc and argv are left alone; either
+ * may be NULL).  Calling it again is harmless.  Thread pools and
+ * coroutines need no conc_init.  Any thread, but normally main's. */
+CONC_EXTERN int conc_init(int *argc, char ***argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,13 +32,15 @@ extern "C" {
   X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                      \
   X(ECANCELED, -ECANCELED, "cancelled")                                      \
   X(EOWNERDEAD, -EOWNERDEAD, "previous owner died")                          \
+  X(EPROTO, -EPROTO, "protocol error: bad bytes from a peer")                \
   X(ETASK, -4001, "task failed")                                             \
   X(EBROKEN, -4002, "broken")                                                \
   X(ESHUTDOWN, -4003, "executor is shut down")                               \
   X(EWORKER, -4004, "worker died")                                           \
   X(EKILLED, -4005, "task killed after its run timeout")                     \
   X(EDEADLINE, -4006, "deadline passed before the task started")             \
-  X(ECLOSED, -4007, "closed")
+  X(ECLOSED, -4007, "closed")                                                \
+  X(EREGISTRY, -4008, "task registries differ between processes")
 
 enum conc_errno {
   CONC_OK = 0,

@@ -173,6 +173,25 @@ CONC_EXTERN int conc_executor_map_source(conc_executor *ex, conc_fn fn,
                                          const conc_map_options *opts,
                                          conc_map **out);
 
+/* Ordered map of a registered task (conc/task.h) over byte inputs: the
+ * form every executor runs, including the process pool (which refuses
+ * conc_executor_map's function pointers).  inputs[i] is read lazily (as for
+ * args above) and copied when submitted.  conc_map_next's *result is a
+ * const conc_bytes * with the task's output, valid until the next
+ * conc_map_next or conc_map_destroy.  With chunksize > 1, each chunk of
+ * inputs travels as one task (the built-in task "conc.batch"), which saves
+ * a round trip per item to another process; a failing item ends the map
+ * at that item as with function maps.  Returns as conc_executor_map, and
+ * CONC_ENOENT for an unregistered name. */
+typedef struct conc_buf {
+  const void *data;
+  size_t len;
+} conc_buf;
+CONC_EXTERN int conc_executor_map_task(conc_executor *ex, const char *name,
+                                       const conc_buf *inputs, size_t n,
+                                       const conc_map_options *opts,
+                                       conc_map **out);
+
 /* Next result in input order.  Returns 1 with *result set, 0 when every
  * result was yielded, or an error that ends the map: the failing task's
  * outcome (CONC_ETASK ...; details by conc_map_error), CONC_ETIMEDOUT, or

@@ -181,6 +181,9 @@ int conc_test_capture(const char *cmd, char **out) {
 
 int conc_test_main(const char *suite_name, const TTest *const *tests, size_t n,
                    int argc, char **argv) {
+  /* process pools: the fork server is this program run again, and stops
+   * here */
+  conc_init(&argc, &argv);
   Suite *s = suite_create(suite_name);
   for (size_t i = 0; i < n; i++) {
     TCase *tc = tcase_create(tests[i]->name);

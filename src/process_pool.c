@@ -1,0 +1,1274 @@
+/* process_pool.c - the process pool executor (conc/process_pool.h).
+ *
+ * DESIGN (docs/internals/process-pool.md has the long version)
+ * Parent side: a mutex `mu` guards the queues and the slots; one
+ * collector thread reads every worker's result ring and completes the
+ * futures.  Each slot holds one worker incarnation: its channel (memfd
+ * mapped here and there, pchan.h), a Unix socket (bulk memfds, and HUP
+ * when the worker dies), its pidfd, and the write end of the pipe that
+ * kills the worker when we die.  A future is in exactly one place: the
+ * pending FIFO, the retry FIFO (sent to a worker that died before
+ * starting it: already RUNNING), or a slot's in-flight array (in ring
+ * order: a worker runs its ring in order, so results come back in order).
+ *
+ * Dispatch (under mu, from submit and from the collector): the slot with
+ * the fewest tasks in flight that accepts more takes the next task: the
+ * frame is written straight into its ring, the future goes RUNNING, and a
+ * sleeping worker is woken.  Completion (collector, mostly without mu):
+ * pop the head in-flight entry, copy the output, release the ring bytes,
+ * publish the future - callbacks run on the collector thread, never under
+ * mu.
+ *
+ * Worker death: its socket reports HUP (or its pidfd becomes readable);
+ * the fork server reports the wait status.  The results it published are
+ * consumed first; then the task it had started (`started` in the shared
+ * header) fails with CONC_EWORKER (or CONC_EKILLED if we killed it for a
+ * timeout or an unanswered stop), the rest of its ring is retried
+ * elsewhere, and a new worker is spawned into the same slot with a fresh
+ * ring.
+ */
+#include "executor-int.h"
+#include "fsrv.h"
+#include "pchan.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conc/process_pool.h"
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+#define SPIN_NS 50000u
+#define STOP_POLL 0.02 /* how often running tasks are checked for stops */
+
+enum { W_EMPTY, W_SPAWNING, W_READY, W_RETIRING, W_DEAD };
+
+typedef struct inflight {
+  conc_future *f; /* NULL for the initializer */
+  uint64_t id;
+} inflight;
+
+typedef struct slot {
+  int state;
+  conc__pchan *ch;
+  size_t maplen;
+  int memfd, sock, watch_w, pid, pidfd;
+  inflight *fl; /* ring of depth entries */
+  unsigned fl_head, fl_n;
+  unsigned sent;     /* tasks sent to this incarnation */
+  bool exit_sent;
+  bool hup;          /* the worker is gone */
+  bool status_known; /* the server reported its wait status */
+  int status;
+  int kill_reason;   /* CONC_EKILLED once we killed it, else 0 */
+  uint64_t kill_id;
+  uint64_t stop_sent_id; /* a stop was passed on for this task */
+  double stop_deadline;
+  unsigned idle_deaths; /* deaths in a row with no task started */
+} slot;
+
+typedef struct ppool {
+  conc_executor ex; /* first */
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* collector finished */
+  pthread_t thread;
+  bool thread_started, thread_done;
+  conc__fsrv srv;
+  bool srv_gone;
+  int evfd;
+  uint64_t cap;
+  unsigned nslots, depth, max_tasks;
+  slot *slots;
+  double task_timeout, stop_grace;
+  /* registry snapshot (names in registry storage, sorted) */
+  const char **names;
+  size_t nnames;
+  uint32_t init_index;
+  unsigned char *initargs;
+  size_t initargs_len;
+  bool has_init;
+  /* queues: futures linked through f->next */
+  conc_future *pend_head, *pend_tail, *retry_head, *retry_tail;
+  size_t npending;
+  uint64_t next_id;
+  bool shutdown, broken;
+  bool sleep_inf; /* the collector sleeps without a timeout: poke it */
+  /* statistics */
+  unsigned long long n_submitted, n_completed, n_failed, n_cancelled,
+      n_deadline;
+} ppool;
+
+static inline ppool *P(conc_executor *ex) { return (ppool *)ex; }
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- completion outside the lock ---- */
+
+/* Futures to finish once mu is released: outcome stashed in the record
+ * (f->next links them; they belong to no queue any more). */
+typedef struct done_list {
+  conc_future *head;
+} done_list;
+
+typedef struct fail_rec {
+  int outcome, detail;
+  char *msg;
+} fail_rec;
+
+static void done_add(done_list *d, conc_future *f, int outcome, int detail,
+                     char *msg) {
+  /* the record is ours until published: park the failure in it */
+  fail_rec *r = conc__malloc(sizeof *r);
+  if (!r) { /* keep the outcome, lose the message */
+    conc__free(msg);
+    msg = NULL;
+  } else {
+    r->outcome = outcome;
+    r->detail = detail;
+    r->msg = msg;
+  }
+  f->detail = outcome; /* fallback when r is NULL */
+  f->u.msg = (char *)r;
+  atomic_store_explicit(&f->next, d->head, memory_order_relaxed);
+  d->head = f;
+}
+
+static void done_run(done_list *d) {
+  conc_future *f = d->head;
+  d->head = NULL;
+  while (f) {
+    conc_future *next = atomic_load_explicit(&f->next, memory_order_relaxed);
+    fail_rec *r = (fail_rec *)(void *)f->u.msg;
+    f->u.msg = NULL;
+    if (r) {
+      conc__future_fail(f, r->outcome, r->detail, r->msg);
+      conc__free(r);
+    } else {
+      conc__future_fail(f, f->detail, 0, NULL);
+    }
+    conc_future_release(f);
+    f = next;
+  }
+}
+
+/* ---- queues (under mu) ---- */
+
+static void q_push(conc_future **h, conc_future **t, conc_future *f) {
+  atomic_store_explicit(&f->next, NULL, memory_order_relaxed);
+  if (*t)
+    atomic_store_explicit(&(*t)->next, f, memory_order_relaxed);
+  else
+    *h = f;
+  *t = f;
+}
+
+static conc_future *q_pop(conc_future **h, conc_future **t) {
+  conc_future *f = *h;
+  if (f) {
+    *h = atomic_load_explicit(&f->next, memory_order_relaxed);
+    if (!*h)
+      *t = NULL;
+  }
+  return f;
+}
+
+/* ---- slots ---- */
+
+static int ring_map(ppool *p, slot *s) {
+  size_t len = CONC__PCHAN_HDR + 2 * (size_t)p->cap;
+  if (s->memfd < 0) {
+    s->memfd = memfd_create("conc-pool-ring", MFD_CLOEXEC);
+    if (s->memfd < 0)
+      return -errno;
+    if (ftruncate(s->memfd, (off_t)len) != 0)
+      return -errno;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+    if (m == MAP_FAILED)
+      return CONC_ENOMEM;
+    s->ch = m;
+    s->maplen = len;
+  }
+  /* a fresh incarnation: reset the header (the old worker is gone) */
+  memset(s->ch, 0, sizeof *s->ch);
+  s->ch->cap = p->cap;
+  return 0;
+}
+
+/* Start a worker in slot s (under mu). */
+static int slot_spawn(ppool *p, slot *s) {
+  int rc = ring_map(p, s);
+  if (rc)
+    return rc;
+  int sv[2], wp[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return -errno;
+  if (pipe2(wp, O_CLOEXEC) != 0) {
+    rc = -errno;
+    close(sv[0]);
+    close(sv[1]);
+    return rc;
+  }
+  int fds[4] = {s->memfd, sv[1], p->evfd, wp[0]};
+  rc = conc__daemon_fd_add(wp[1]);
+  if (rc == 0)
+    rc = p->srv_gone ? CONC_EBROKEN : conc__fsrv_spawn(&p->srv, (uint32_t)(s - p->slots), fds);
+  close(sv[1]);
+  close(wp[0]);
+  if (rc) {
+    conc__daemon_fd_remove(wp[1]);
+    close(wp[1]);
+    close(sv[0]);
+    return rc;
+  }
+  s->sock = sv[0];
+  s->watch_w = wp[1];
+  s->pid = 0;
+  s->pidfd = -1;
+  s->state = W_SPAWNING;
+  s->fl_head = s->fl_n = 0;
+  s->sent = 0;
+  s->exit_sent = s->hup = s->status_known = false;
+  s->kill_reason = 0;
+  s->kill_id = s->stop_sent_id = 0;
+  if (p->has_init) { /* the initializer goes first in the ring */
+    size_t n = CONC__WIRE_HDR + conc__round16(8 + p->initargs_len), adv;
+    unsigned char *q =
+        conc__ring_reserve(&s->ch->req, conc__pchan_req(s->ch), p->cap, n, &adv);
+    CONC_ASSERT(q); /* checked at create: fits an empty ring */
+    conc__frame_header(q, CONC__FT_INIT, 0, (uint32_t)(8 + p->initargs_len), 0);
+    conc__put32(q + 16, p->init_index);
+    conc__put32(q + 20, 0);
+    if (p->initargs_len)
+      memcpy(q + 24, p->initargs, p->initargs_len);
+    conc__ring_publish(&s->ch->req, adv + n);
+    s->fl[0] = (inflight){NULL, 0};
+    s->fl_n = 1;
+  }
+  return 0;
+}
+
+/* Release the incarnation's descriptors (the ring mapping stays). */
+static void slot_close(slot *s) {
+  if (s->sock >= 0)
+    close(s->sock);
+  if (s->pidfd >= 0)
+    close(s->pidfd);
+  if (s->watch_w >= 0) {
+    conc__daemon_fd_remove(s->watch_w);
+    close(s->watch_w);
+  }
+  s->sock = s->pidfd = s->watch_w = -1;
+}
+
+static bool slot_live(const slot *s) {
+  return s->state == W_SPAWNING || s->state == W_READY ||
+         s->state == W_RETIRING;
+}
+
+static bool slot_accepts(const ppool *p, const slot *s) {
+  return (s->state == W_SPAWNING || s->state == W_READY) &&
+         s->fl_n < p->depth && (!p->max_tasks || s->sent < p->max_tasks);
+}
+
+static void slot_kill(slot *s, int reason, uint64_t id) {
+  if (s->pidfd >= 0 && !s->hup) {
+    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+    if (!s->kill_reason) {
+      s->kill_reason = reason;
+      s->kill_id = id;
+    }
+  }
+}
+
+static size_t name_index(const ppool *p, const char *name, bool *found) {
+  size_t lo = 0, hi = p->nnames;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(p->names[mid], name);
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = false;
+  return 0;
+}
+
+/* ---- dispatch (under mu) ---- */
+
+/* Write f's TASK frame into s's ring.  Returns 1 when sent, 0 when the
+ * ring has no room, <0 when the input cannot be sent (f failed). */
+static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
+  const char *name;
+  const void *in;
+  size_t len;
+  conc_bytes *out;
+  conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
+  size_t plen = 8 + len;
+  unsigned flags = 0;
+  int bulk = -1;
+  if (CONC__WIRE_HDR + conc__round16(plen) > conc__pchan_inline_max(p->cap) ||
+      plen > UINT32_MAX) {
+    flags = CONC__FF_FD;
+    plen = 16;
+  }
+  size_t n = CONC__WIRE_HDR + conc__round16(plen), adv;
+  unsigned char *q =
+      conc__ring_reserve(&s->ch->req, conc__pchan_req(s->ch), p->cap, n, &adv);
+  if (!q)
+    return 0;
+  if (flags) {
+    bulk = conc__memfd_from(in, len);
+    if (bulk < 0)
+      return bulk;
+    int rc = conc__send_fd(s->sock, bulk);
+    close(bulk);
+    if (rc)
+      return rc;
+  }
+  conc__frame_header(q, CONC__FT_TASK, flags, (uint32_t)plen, id);
+  conc__put32(q + 16, (uint32_t)f->detail);
+  conc__put32(q + 20, 0);
+  if (flags)
+    conc__put64(q + 24, len);
+  else if (len)
+    memcpy(q + 24, in, len);
+  if (conc__ring_publish(&s->ch->req, adv + n))
+    conc__futex_wake(&s->ch->req.sleep, 1, true);
+  return 1;
+}
+
+static slot *best_slot(ppool *p) {
+  slot *best = NULL;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (slot_accepts(p, s) && (!best || s->fl_n < best->fl_n))
+      best = s;
+  }
+  return best;
+}
+
+/* Hand queued tasks to workers while some accept them. */
+static void dispatch(ppool *p, done_list *d) {
+  while (p->retry_head || p->pend_head) {
+    slot *s = best_slot(p);
+    if (!s)
+      return;
+    bool retry = p->retry_head != NULL;
+    conc_future *f = retry ? p->retry_head : p->pend_head;
+    if (!retry) {
+      int st = conc__future_start(f);
+      if (st == CONC__SKIPPED) { /* cancelled while queued */
+        q_pop(&p->pend_head, &p->pend_tail);
+        p->npending--;
+        p->n_cancelled++;
+        conc_future_release(f);
+        continue;
+      }
+      if (st == CONC_EDEADLINE) {
+        q_pop(&p->pend_head, &p->pend_tail);
+        p->npending--;
+        p->n_deadline++;
+        done_add(d, f, CONC_EDEADLINE, 0,
+                 conc__strdup("deadline passed before the task started"));
+        continue;
+      }
+      /* RUNNING now: it waits in the retry queue (empty, since we only
+       * take from pending when it is) until a ring has room */
+      q_pop(&p->pend_head, &p->pend_tail);
+      p->npending--;
+      q_push(&p->retry_head, &p->retry_tail, f);
+    }
+    uint64_t id = ++p->next_id;
+    int rc = send_task(p, s, f, id);
+    if (rc == 0) {
+      /* no room in the least loaded ring: wait for results */
+      return;
+    }
+    q_pop(&p->retry_head, &p->retry_tail);
+    if (rc < 0) {
+      p->n_failed++;
+      done_add(d, f, rc, 0, conc__asprintf("cannot send the task's input: %s",
+                                           conc_strerror(rc)));
+      continue;
+    }
+    unsigned k = (s->fl_head + s->fl_n) % p->depth;
+    s->fl[k] = (inflight){f, id};
+    s->fl_n++;
+    s->sent++;
+  }
+}
+
+/* Wake the collector (it may sleep in poll). */
+static void poke(ppool *p) {
+  uint64_t one = 1;
+  ssize_t n = write(p->evfd, &one, sizeof one);
+  (void)n;
+}
+
+/* ---- collector ---- */
+
+static char *status_text(int status) {
+  if (WIFSIGNALED(status))
+    return conc__asprintf("killed by signal %d (%s)", WTERMSIG(status),
+                          strsignal(WTERMSIG(status)));
+  if (WIFEXITED(status))
+    return conc__asprintf("exited with status %d", WEXITSTATUS(status));
+  return conc__asprintf("ended (wait status %#x)", (unsigned)status);
+}
+
+static int status_detail(int status) {
+  if (WIFSIGNALED(status))
+    return -WTERMSIG(status);
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  return 0;
+}
+
+/* Everything is over: fail what is queued (under mu). */
+static void break_pool(ppool *p, done_list *d, const char *why) {
+  if (!p->broken)
+    conc_log(CONC_LOG_ERROR, "process pool broken: %s", why);
+  p->broken = true;
+  conc_future *f;
+  while ((f = q_pop(&p->retry_head, &p->retry_tail))) {
+    p->n_failed++;
+    done_add(d, f, CONC_EBROKEN, 0, conc__strdup(why));
+  }
+  while ((f = q_pop(&p->pend_head, &p->pend_tail))) {
+    p->npending--;
+    if (conc__future_start(f) == CONC__SKIPPED) {
+      conc_future_release(f);
+      continue;
+    }
+    p->n_failed++;
+    done_add(d, f, CONC_EBROKEN, 0, conc__strdup(why));
+  }
+}
+
+/* Take one result from s's ring.  Returns 1 if one was handled, 0 if the
+ * ring is empty, <0 on a protocol error (the worker is killed). */
+static int take_result(ppool *p, slot *s, done_list *d) {
+  conc__frame fr;
+  size_t adv;
+  int rc = conc__ring_peek(&s->ch->rsp, conc__pchan_rsp(s->ch), p->cap, 0, &fr,
+                           &adv);
+  if (rc <= 0)
+    return rc;
+  conc__result_msg r;
+  if (conc__result_decode(&fr, &r) != 0)
+    return CONC_EPROTO;
+  pthread_mutex_lock(&p->mu);
+  if (s->fl_n == 0 || s->fl[s->fl_head].id != fr.id) {
+    pthread_mutex_unlock(&p->mu);
+    return CONC_EPROTO;
+  }
+  inflight e = s->fl[s->fl_head];
+  s->fl_head = (s->fl_head + 1) % p->depth;
+  s->fl_n--;
+  pthread_mutex_unlock(&p->mu);
+
+  if (!e.f) { /* the initializer */
+    conc__ring_release(&s->ch->rsp, adv);
+    if (r.outcome != 0) {
+      char *why = conc__asprintf("the initializer failed (code %d): %.*s",
+                                 r.code, (int)r.msg_len, r.msg ? r.msg : "");
+      pthread_mutex_lock(&p->mu);
+      break_pool(p, d, why ? why : "the initializer failed");
+      pthread_mutex_unlock(&p->mu);
+      conc__free(why);
+    }
+    return 1;
+  }
+  conc_future *f = e.f;
+  int outcome = r.outcome;
+  char *msg = NULL;
+  if (outcome != 0 && r.msg_len) {
+    msg = conc__malloc((size_t)r.msg_len + 1);
+    if (msg) {
+      memcpy(msg, r.msg, r.msg_len);
+      msg[r.msg_len] = 0;
+    }
+  }
+  const char *name;
+  const void *in;
+  size_t len;
+  conc_bytes *out;
+  conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
+  if (outcome == 0) {
+    out->len = 0;
+    if (r.len > SIZE_MAX || conc_bytes_reserve(out, (size_t)r.len) != 0) {
+      outcome = CONC_ENOMEM;
+    }
+    if (fr.flags & CONC__FF_FD) {
+      int fd = -1;
+      int e2 = conc__recv_fd(s->sock, &fd);
+      if (e2) {
+        conc__ring_release(&s->ch->rsp, adv);
+        return CONC_EPROTO;
+      }
+      size_t got = 0;
+      while (outcome == 0 && got < r.len) {
+        ssize_t k = pread(fd, out->data + got, (size_t)r.len - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
+          continue;
+        if (k <= 0) {
+          outcome = CONC_EPROTO;
+          break;
+        }
+        got += (size_t)k;
+      }
+      close(fd);
+    } else if (outcome == 0 && r.len) {
+      memcpy(out->data, r.out, (size_t)r.len);
+    }
+    if (outcome == 0)
+      out->len = (size_t)r.len;
+  }
+  if (conc__ring_release(&s->ch->rsp, adv))
+    conc__futex_wake(&s->ch->rsp.room, 1, true);
+  /* counted before the future is published: a caller that saw the result
+   * sees the count */
+  pthread_mutex_lock(&p->mu);
+  if (outcome == 0)
+    p->n_completed++;
+  else if (outcome == CONC_ECANCELED)
+    p->n_cancelled++;
+  else
+    p->n_failed++;
+  pthread_mutex_unlock(&p->mu);
+  if (outcome == 0) {
+    conc__future_succeed(f, out);
+  } else {
+    if (outcome == CONC_ETASK && !msg)
+      msg = conc__strdup("task failed");
+    conc__future_fail(f, outcome, outcome == CONC_ETASK ? r.code : 0, msg);
+  }
+  conc_future_release(f);
+  return 1;
+}
+
+/* A worker is gone and its status known (or unknowable): settle its
+ * tasks and replace it (under mu). */
+static void settle_death(ppool *p, slot *s, done_list *d) {
+  uint64_t started = atomic_load_explicit(&s->ch->started, memory_order_acquire);
+  bool expected = s->exit_sent;
+  char *st = s->status_known ? status_text(s->status)
+                             : conc__strdup("ended (status unknown)");
+  bool any_started = false;
+  /* the entries in ring order: the started one fails, the rest retry */
+  conc_future *retry_h = NULL, *retry_t = NULL;
+  for (unsigned k = 0; k < s->fl_n; k++) {
+    inflight e = s->fl[(s->fl_head + k) % p->depth];
+    if (!e.f) { /* the initializer died */
+      char *why = conc__asprintf("a worker died in the initializer: %s",
+                                 st ? st : "");
+      break_pool(p, d, why ? why : "a worker died in the initializer");
+      conc__free(why);
+      any_started = true;
+      continue;
+    }
+    if (e.id == started) {
+      any_started = true;
+      bool killed = s->kill_reason && s->kill_id == e.id;
+      int outcome = killed ? CONC_EKILLED : CONC_EWORKER;
+      char *msg = killed ? conc__asprintf("task killed (worker %d %s)",
+                                          s->pid, st ? st : "")
+                         : conc__asprintf("worker %d died under the task: %s",
+                                          s->pid, st ? st : "");
+      p->n_failed++;
+      done_add(d, e.f, outcome, s->status_known ? status_detail(s->status) : 0,
+               msg);
+    } else {
+      q_push(&retry_h, &retry_t, e.f);
+    }
+  }
+  if (retry_h) { /* in front of what waits: they came first */
+    atomic_store_explicit(&retry_t->next, p->retry_head, memory_order_relaxed);
+    if (!p->retry_head)
+      p->retry_tail = retry_t;
+    p->retry_head = retry_h;
+  }
+  if (p->broken)
+    break_pool(p, d, "the pool is broken");
+  if (!expected && !any_started && s->status_known)
+    conc_log(CONC_LOG_WARN, "process pool: worker %d %s", s->pid,
+             st ? st : "");
+  conc__free(st);
+  s->idle_deaths = (any_started || expected) ? 0 : s->idle_deaths + 1;
+  s->fl_n = 0;
+  slot_close(s);
+  s->state = W_DEAD;
+  bool respawn = !p->broken && !(p->shutdown && !p->retry_head &&
+                                 !p->pend_head);
+  if (respawn && s->idle_deaths >= 5) {
+    break_pool(p, d, "workers keep dying before running a task");
+    respawn = false;
+  }
+  if (respawn) {
+    int rc = slot_spawn(p, s);
+    if (rc) {
+      s->state = W_DEAD;
+      bool live = false;
+      for (unsigned i = 0; i < p->nslots; i++)
+        live |= slot_live(&p->slots[i]);
+      if (!live)
+        break_pool(p, d, "cannot start a worker");
+    }
+  } else {
+    s->state = W_EMPTY;
+  }
+}
+
+static void server_messages(ppool *p, done_list *d) {
+  for (;;) {
+    conc__fsrv_msg m;
+    int rc = p->srv_gone ? 0 : conc__fsrv_recv(&p->srv, &m);
+    if (rc == 0)
+      return;
+    pthread_mutex_lock(&p->mu);
+    if (rc < 0) {
+      p->srv_gone = true;
+      if (!p->shutdown)
+        break_pool(p, d, "the fork server is gone");
+      /* statuses will never come: settle with what we know */
+      for (unsigned i = 0; i < p->nslots; i++) {
+        slot *s = &p->slots[i];
+        if (slot_live(s) && s->state == W_SPAWNING && s->pid == 0)
+          s->hup = true; /* it will never start */
+      }
+      pthread_mutex_unlock(&p->mu);
+      return;
+    }
+    if (m.kind == CONC__FS_SPAWNED && m.a < p->nslots) {
+      slot *s = &p->slots[m.a];
+      bool waiting = slot_live(s) && s->pid == 0 && !s->status_known;
+      if (waiting && m.b > 0) {
+        s->pid = (int)m.b;
+        s->pidfd = m.fd;
+        m.fd = -1;
+        if (s->state == W_SPAWNING) /* else retiring already */
+          s->state = W_READY;
+      } else if (waiting) {
+        s->hup = true;
+        s->status_known = true;
+        s->status = 127 << 8;
+        conc_log(CONC_LOG_ERROR, "process pool: fork failed: %s",
+                 strerror((int)m.c));
+      }
+    } else if (m.kind == CONC__FS_EXITED) {
+      for (unsigned i = 0; i < p->nslots; i++) {
+        slot *s = &p->slots[i];
+        if (slot_live(s) && s->pid == (int)m.a) {
+          s->status_known = true;
+          s->status = (int)m.b;
+        }
+      }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (m.fd >= 0)
+      close(m.fd);
+  }
+}
+
+/* Retire workers that reached max_tasks_per_child, and end them all at
+ * shutdown (under mu). */
+static void send_exits(ppool *p) {
+  bool idle = !p->pend_head && !p->retry_head;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (!slot_live(s) || s->exit_sent || s->fl_n)
+      continue;
+    bool retire = p->max_tasks && s->sent >= p->max_tasks;
+    if (!retire && !(p->shutdown && idle) && !p->broken)
+      continue;
+    size_t adv;
+    unsigned char *q = conc__ring_reserve(&s->ch->req, conc__pchan_req(s->ch),
+                                          p->cap, CONC__WIRE_HDR, &adv);
+    if (!q)
+      continue;
+    conc__frame_header(q, CONC__FT_EXIT, 0, 0, 0);
+    if (conc__ring_publish(&s->ch->req, adv + CONC__WIRE_HDR))
+      conc__futex_wake(&s->ch->req.sleep, 1, true);
+    s->exit_sent = true;
+    s->state = W_RETIRING;
+  }
+}
+
+/* Pass stop requests on, and kill what overran (under mu).  Returns the
+ * time of the next check, INFINITY if none is due. */
+static double check_running(ppool *p) {
+  double next = INFINITY;
+  double now = conc_now();
+  uint64_t now_ns = mono_ns();
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (s->state != W_READY && s->state != W_RETIRING)
+      continue;
+    if (!s->fl_n || s->hup)
+      continue;
+    /* tasks in flight: look again soon (a stop request sets a bit in the
+     * future and wakes nobody; a task may start and overrun) */
+    next = fmin(next, now + STOP_POLL);
+    inflight e = s->fl[s->fl_head];
+    uint64_t started = atomic_load_explicit(&s->ch->started, memory_order_acquire);
+    if (!e.f || started != e.id)
+      continue;
+    if (p->task_timeout >= 0) {
+      uint64_t t0 = atomic_load_explicit(&s->ch->started_ns, memory_order_relaxed);
+      double ran = (double)(now_ns - t0) * 1e-9;
+      if (ran >= p->task_timeout)
+        slot_kill(s, CONC_EKILLED, e.id);
+      else
+        next = fmin(next, now + (p->task_timeout - ran));
+    }
+    uint32_t fs = atomic_load_explicit(&e.f->state, memory_order_acquire);
+    if ((fs & FS_STOP) && s->stop_sent_id != e.id) {
+      s->stop_sent_id = e.id;
+      s->stop_deadline = p->stop_grace < 0 ? INFINITY : now + p->stop_grace;
+      atomic_store_explicit(&s->ch->stop_id, e.id, memory_order_release);
+      atomic_fetch_add_explicit(&s->ch->stop_seq, 1, memory_order_acq_rel);
+      conc__futex_wake(&s->ch->stop_seq, INT_MAX, true);
+    }
+    if (s->stop_sent_id == e.id) {
+      if (now >= s->stop_deadline)
+        slot_kill(s, CONC_EKILLED, e.id);
+      else
+        next = fmin(next, s->stop_deadline);
+    }
+  }
+  return next;
+}
+
+static bool collector_done(ppool *p) {
+  if (!p->shutdown && !p->broken)
+    return false;
+  if (p->pend_head || p->retry_head)
+    return false;
+  for (unsigned i = 0; i < p->nslots; i++)
+    if (slot_live(&p->slots[i]) || p->slots[i].state == W_DEAD)
+      return false;
+  return true;
+}
+
+/* Poll the server, the workers' sockets and pidfds (deaths) and the
+ * eventfd; ms as poll's.  Marks dead workers, reads server messages. */
+static void collector_poll(ppool *p, struct pollfd *pf, int *who, int ms,
+                           done_list *d) {
+  int n = 0;
+  pf[n] = (struct pollfd){p->evfd, POLLIN, 0};
+  who[n++] = -1;
+  if (!p->srv_gone) {
+    pf[n] = (struct pollfd){p->srv.ctl, POLLIN, 0};
+    who[n++] = -2;
+  }
+  pthread_mutex_lock(&p->mu);
+  bool pending_results = false;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (!slot_live(s) || s->hup)
+      continue;
+    if (s->sock >= 0) {
+      pf[n] = (struct pollfd){s->sock, 0, 0};
+      who[n++] = (int)i;
+    }
+    if (s->pidfd >= 0) {
+      pf[n] = (struct pollfd){s->pidfd, POLLIN, 0};
+      who[n++] = (int)i;
+    }
+    if (ms != 0) { /* going to sleep: ask for a wake-up (Dekker, pchan.h) */
+      atomic_store_explicit(&s->ch->rsp.sleep, 1, memory_order_seq_cst);
+      if (atomic_load_explicit(&s->ch->rsp.head, memory_order_seq_cst) !=
+          atomic_load_explicit(&s->ch->rsp.tail, memory_order_relaxed))
+        pending_results = true;
+    }
+  }
+  if (ms < 0) /* tasks sent since the timeout was computed: watch them */
+    for (unsigned i = 0; i < p->nslots; i++)
+      if (slot_live(&p->slots[i]) && p->slots[i].fl_n)
+        ms = (int)(STOP_POLL * 1e3);
+  p->sleep_inf = ms < 0;
+  pthread_mutex_unlock(&p->mu);
+  int r = poll(pf, (nfds_t)n, pending_results ? 0 : ms);
+  if (ms != 0) {
+    uint64_t junk;
+    ssize_t rr = read(p->evfd, &junk, sizeof junk);
+    (void)rr;
+  }
+  bool srv = false;
+  pthread_mutex_lock(&p->mu);
+  p->sleep_inf = false;
+  for (int k = 0; r > 0 && k < n; k++) {
+    if (!pf[k].revents)
+      continue;
+    if (who[k] >= 0)
+      p->slots[who[k]].hup = true;
+    else if (who[k] == -2)
+      srv = true;
+  }
+  if (ms != 0)
+    for (unsigned i = 0; i < p->nslots; i++)
+      if (p->slots[i].ch)
+        atomic_store_explicit(&p->slots[i].ch->rsp.sleep, 0,
+                              memory_order_relaxed);
+  pthread_mutex_unlock(&p->mu);
+  if (srv)
+    server_messages(p, d);
+}
+
+static void *collector(void *arg) {
+  ppool *p = arg;
+  conc__block_signals();
+  size_t npf = 2 + 2 * (size_t)p->nslots;
+  struct pollfd *pf = conc__calloc(npf, sizeof *pf);
+  int *who = conc__calloc(npf, sizeof *who);
+  if (!pf || !who) {
+    /* no memory for the poll set: poll the ring heads only, in slices */
+    conc_log(CONC_LOG_ERROR, "process pool collector: out of memory");
+  }
+  uint64_t idle_since = 0, last_poll = 0;
+  double next = INFINITY;
+  done_list d = {NULL};
+  for (;;) {
+    bool work = false;
+    /* 1. results */
+    for (unsigned i = 0; i < p->nslots; i++) {
+      slot *s = &p->slots[i];
+      if (s->state == W_EMPTY)
+        continue;
+      for (int k = 0; k < 64; k++) {
+        int rc = take_result(p, s, &d);
+        if (rc == 0)
+          break;
+        if (rc < 0) {
+          pthread_mutex_lock(&p->mu);
+          conc_log(CONC_LOG_ERROR,
+                   "process pool: bad bytes from worker %d: killing it",
+                   s->pid);
+          slot_kill(s, 0, 0);
+          pthread_mutex_unlock(&p->mu);
+          break;
+        }
+        work = true;
+      }
+    }
+    done_run(&d);
+    /* 2. events: now and then while busy, or asleep when idle */
+    uint64_t now = mono_ns();
+    if (work)
+      idle_since = 0;
+    else if (!idle_since)
+      idle_since = now;
+    if (pf && who) {
+      if (!work && now - idle_since >= SPIN_NS) {
+        int ms = -1;
+        if (next != INFINITY) {
+          double w = ceil((next - conc_now()) * 1e3);
+          ms = w < 0 ? 0 : w > 1e6 ? 1000000 : (int)w;
+        }
+        collector_poll(p, pf, who, ms, &d);
+        idle_since = 0;
+        last_poll = mono_ns();
+      } else if (now - last_poll >= 1000000u) {
+        collector_poll(p, pf, who, 0, &d);
+        last_poll = now;
+      } else if (!work) {
+        sched_yield();
+      }
+    } else {
+      conc_sleep(0.001);
+    }
+    /* 3. deaths, dispatch, exits, running tasks */
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->nslots; i++) {
+      slot *s = &p->slots[i];
+      if (slot_live(s) && s->hup && (s->status_known || p->srv_gone)) {
+        pthread_mutex_unlock(&p->mu);
+        while (take_result(p, s, &d) > 0) { /* what it sent before dying */
+        }
+        pthread_mutex_lock(&p->mu);
+        settle_death(p, s, &d);
+      }
+    }
+    for (unsigned i = 0; i < p->nslots; i++) {
+      slot *s = &p->slots[i];
+      if (s->state != W_DEAD)
+        continue;
+      if (p->broken || p->srv_gone)
+        s->state = W_EMPTY;
+      else if (p->pend_head || p->retry_head)
+        slot_spawn(p, s); /* an earlier spawn failed: try again */
+    }
+    dispatch(p, &d);
+    send_exits(p);
+    next = check_running(p);
+    bool done = collector_done(p);
+    pthread_mutex_unlock(&p->mu);
+    done_run(&d);
+    if (done)
+      break;
+  }
+  conc__free(pf);
+  conc__free(who);
+  pthread_mutex_lock(&p->mu);
+  p->thread_done = true;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* ---- executor interface ---- */
+
+static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
+                     const conc_submit_options *o, unsigned flags,
+                     conc_future **out) {
+  ppool *p = P(ex);
+  const char *name;
+  const void *in;
+  size_t len;
+  conc_bytes *obuf;
+  if (!conc__closure_info(fn, arg, &name, &in, &len, &obuf))
+    return CONC_ENOTSUP; /* a function pointer cannot cross processes */
+  if (!conc__executor_local(ex))
+    return CONC_EBROKEN;
+  bool found = false;
+  size_t index = name ? name_index(p, name, &found) : 0;
+  if (!found)
+    return CONC_ENOENT;
+  conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
+  if (!f)
+    return CONC_ENOMEM;
+  f->flags |= (uint16_t)flags;
+  f->detail = (int32_t)index;
+  if (o && o->deadline >= 0) {
+    f->flags |= FF_DEADLINE;
+    f->u.deadline = o->deadline;
+  }
+  done_list d = {NULL};
+  pthread_mutex_lock(&p->mu);
+  int rc = p->broken ? CONC_EBROKEN : p->shutdown ? CONC_ESHUTDOWN : 0;
+  if (rc) {
+    pthread_mutex_unlock(&p->mu);
+    f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
+    conc_future_release(f);
+    if (out)
+      conc_future_release(f);
+    return rc;
+  }
+  q_push(&p->pend_head, &p->pend_tail, f);
+  p->npending++;
+  p->n_submitted++;
+  dispatch(p, &d);
+  bool wake = p->sleep_inf; /* it must watch the task (stops, timeouts) */
+  p->sleep_inf = false;
+  pthread_mutex_unlock(&p->mu);
+  if (wake)
+    poke(p);
+  done_run(&d);
+  if (out)
+    *out = f;
+  return 0;
+}
+
+static int pp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
+  ppool *p = P(ex);
+  if (!conc__executor_local(ex))
+    return 0;
+  done_list d = {NULL};
+  pthread_mutex_lock(&p->mu);
+  p->shutdown = true;
+  if (cancel_futures) {
+    conc_future *f;
+    while ((f = q_pop(&p->pend_head, &p->pend_tail))) {
+      p->npending--;
+      if (conc__future_cancel(f))
+        p->n_cancelled++;
+      conc_future_release(f);
+    }
+    for (unsigned i = 0; i < p->nslots; i++) {
+      slot *s = &p->slots[i];
+      for (unsigned k = 0; k < s->fl_n; k++) {
+        inflight e = s->fl[(s->fl_head + k) % p->depth];
+        if (e.f)
+          conc_future_stop(e.f);
+      }
+    }
+    for (conc_future *r = p->retry_head; r;
+         r = atomic_load_explicit(&r->next, memory_order_relaxed))
+      conc_future_stop(r);
+  }
+  bool own = pthread_equal(pthread_self(), p->thread);
+  pthread_mutex_unlock(&p->mu);
+  done_run(&d);
+  poke(p);
+  if (!wait)
+    return 0;
+  if (own)
+    return CONC_EDEADLK;
+  pthread_mutex_lock(&p->mu);
+  while (!p->thread_done)
+    pthread_cond_wait(&p->cv, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+  return 0;
+}
+
+static void pp_free(conc_executor *ex) {
+  ppool *p = P(ex);
+  bool local = conc__executor_local(ex);
+  if (local && p->thread_started)
+    pthread_join(p->thread, NULL);
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (local) {
+      slot_close(s);
+    } else { /* a forked copy: our descriptors, not our children */
+      if (s->sock >= 0)
+        close(s->sock);
+      if (s->pidfd >= 0)
+        close(s->pidfd);
+      if (s->watch_w >= 0)
+        close(s->watch_w);
+    }
+    if (s->ch)
+      munmap(s->ch, s->maplen);
+    if (s->memfd >= 0)
+      close(s->memfd);
+    conc__free(s->fl);
+  }
+  if (local) {
+    conc__fsrv_close(&p->srv);
+  } else {
+    if (p->srv.ctl >= 0)
+      close(p->srv.ctl);
+    if (p->srv.death_w >= 0)
+      close(p->srv.death_w);
+    if (p->srv.pidfd >= 0)
+      close(p->srv.pidfd);
+  }
+  if (p->evfd >= 0)
+    close(p->evfd);
+  conc__free(p->slots);
+  conc__free(p->names);
+  conc__free(p->initargs);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  conc__free(p);
+}
+
+static bool pp_is_own_thread(const conc_executor *ex) {
+  const ppool *p = (const ppool *)ex;
+  return p->thread_started && pthread_equal(pthread_self(), p->thread);
+}
+
+static void pp_stats(conc_executor *ex, conc_executor_stats *st) {
+  ppool *p = P(ex);
+  pthread_mutex_lock(&p->mu);
+  st->submitted = p->n_submitted;
+  st->completed = p->n_completed;
+  st->failed = p->n_failed;
+  st->cancelled = p->n_cancelled;
+  st->deadline_missed = p->n_deadline;
+  unsigned long long running = 0, queued = p->npending, workers = 0;
+  for (conc_future *f = p->retry_head; f;
+       f = atomic_load_explicit(&f->next, memory_order_relaxed))
+    queued++;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (!slot_live(s))
+      continue;
+    workers++;
+    if (s->fl_n) {
+      inflight e = s->fl[s->fl_head];
+      bool run = e.f && atomic_load(&s->ch->started) == e.id;
+      running += run;
+      queued += s->fl_n - run - (e.f == NULL);
+    }
+  }
+  st->running = running;
+  st->queued = queued;
+  st->workers = (unsigned)workers;
+  pthread_mutex_unlock(&p->mu);
+}
+
+static const conc__executor_vt pp_vt = {
+    "process_pool", pp_submit, pp_shutdown, pp_free, pp_is_own_thread,
+    pp_stats,
+};
+
+/* ---- creation ---- */
+
+void conc_process_pool_options_init(conc_process_pool_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+  o->task_timeout = -1;
+  o->stop_grace = 5;
+}
+
+int conc_process_pool_create(const conc_process_pool_options *opts,
+                             conc_executor **out) {
+  if (!out)
+    return CONC_EINVAL;
+  *out = NULL;
+  conc_process_pool_options o;
+  conc_process_pool_options_init(&o);
+  if (opts) {
+    if (opts->size != sizeof o)
+      return CONC_EINVAL;
+    o = *opts;
+  }
+  size_t cap = o.ring_size ? o.ring_size : (4u << 20);
+  if (cap < (64u << 10) || cap > (1ull << 30) || (cap & (cap - 1)) ||
+      o.max_workers > 4096 || (o.initargs_len && !o.initargs) ||
+      isnan(o.task_timeout) || isnan(o.stop_grace) || o.max_in_flight > 4096)
+    return CONC_EINVAL;
+  if (!conc__init_done()) {
+    conc_log(CONC_LOG_ERROR, "conc_process_pool_create: call "
+                             "conc_init(&argc, &argv) first thing in main");
+    return CONC_EPERM;
+  }
+  conc_task_fn initfn;
+  if (o.initializer && conc_task_lookup(o.initializer, &initfn) != 0)
+    return CONC_EINVAL;
+  if (o.initializer &&
+      CONC__WIRE_HDR + conc__round16(8 + o.initargs_len) >
+          conc__pchan_inline_max(cap))
+    return CONC_EINVAL;
+  unsigned n = o.max_workers ? o.max_workers : (unsigned)conc_cpu_count();
+  ppool *p = conc__calloc(1, sizeof *p);
+  if (!p)
+    return CONC_ENOMEM;
+  p->ex.gen = conc__fork_gen(); /* pp_free's view until executor_init */
+  int rc = 0;
+  p->srv.ctl = p->srv.death_w = p->srv.pidfd = -1;
+  p->srv.pid = -1;
+  p->evfd = -1;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->cap = cap;
+  p->nslots = n;
+  p->depth = 1 + (o.max_in_flight ? o.max_in_flight : 4);
+  p->max_tasks = o.max_tasks_per_child;
+  p->task_timeout = o.task_timeout < 0 ? -1 : o.task_timeout;
+  p->stop_grace = o.stop_grace < 0 ? -1 : o.stop_grace;
+  p->slots = conc__calloc(n, sizeof *p->slots);
+  p->nnames = conc_task_count();
+  p->names = conc__calloc(p->nnames ? p->nnames : 1, sizeof *p->names);
+  if (!p->slots || !p->names) {
+    rc = CONC_ENOMEM;
+    goto fail;
+  }
+  for (size_t i = 0; i < p->nnames; i++)
+    p->names[i] = conc_task_name(i);
+  if (o.initializer) {
+    bool found;
+    p->init_index = (uint32_t)name_index(p, o.initializer, &found);
+    p->has_init = found;
+    if (o.initargs_len) {
+      p->initargs = conc__malloc(o.initargs_len);
+      if (!p->initargs) {
+        rc = CONC_ENOMEM;
+        goto fail;
+      }
+      memcpy(p->initargs, o.initargs, o.initargs_len);
+      p->initargs_len = o.initargs_len;
+    }
+  }
+  for (unsigned i = 0; i < n; i++) {
+    slot *s = &p->slots[i];
+    s->memfd = s->sock = s->watch_w = s->pidfd = -1;
+    s->fl = conc__calloc(p->depth, sizeof *s->fl);
+    if (!s->fl) {
+      rc = CONC_ENOMEM;
+      goto fail;
+    }
+  }
+  p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (p->evfd < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  rc = conc__fsrv_start(&p->srv, 60);
+  if (rc)
+    goto fail;
+  for (unsigned i = 0; i < n; i++) {
+    rc = slot_spawn(p, &p->slots[i]);
+    if (rc)
+      goto fail_workers;
+  }
+  /* wait for the pids: the pool is whole when create returns */
+  double deadline = conc_now() + 60;
+  for (;;) {
+    bool all = true;
+    for (unsigned i = 0; i < n; i++)
+      all &= p->slots[i].pid > 0 || p->slots[i].hup;
+    if (all || p->srv_gone)
+      break;
+    double left = deadline - conc_now();
+    if (left <= 0)
+      break;
+    struct pollfd pf = {p->srv.ctl, POLLIN, 0};
+    poll(&pf, 1, (int)(left * 1e3) + 1);
+    done_list d = {NULL};
+    server_messages(p, &d);
+    done_run(&d);
+  }
+  rc = pthread_create(&p->thread, NULL, collector, p);
+  if (rc) {
+    rc = rc == ENOMEM ? CONC_ENOMEM : CONC_EAGAIN;
+    goto fail_workers;
+  }
+  p->thread_started = true;
+  conc__executor_init(&p->ex, &pp_vt, n, o.flags);
+  *out = &p->ex;
+  return 0;
+fail_workers:
+  /* closing the server's socket and the workers' pipes ends them all */
+fail:
+  pp_free(&p->ex);
+  return rc;
+}
+
+int conc_process_pool_pids(conc_executor *ex, int *pids, size_t cap) {
+  if (!ex || ex->vt != &pp_vt || (!pids && cap))
+    return CONC_EINVAL;
+  ppool *p = P(ex);
+  pthread_mutex_lock(&p->mu);
+  size_t k = 0;
+  if (p->srv.pid > 0 && !p->srv_gone) {
+    if (k < cap)
+      pids[k] = p->srv.pid;
+    k++;
+  }
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (slot_live(s) && s->pid > 0 && !s->hup) {
+      if (k < cap)
+        pids[k] = s->pid;
+      k++;
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  return (int)k;
+}

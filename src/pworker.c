@@ -1,0 +1,221 @@
+/* pworker.c - a process pool worker: forked by the fork server, it runs
+ * the tasks it finds in its request ring and writes their results to its
+ * result ring (pchan.h), until an EXIT frame or its parent's death.
+ *
+ * A task reads its input in place in the ring (or in a mapped memfd for
+ * bulk input); its output goes to a buffer reused from task to task, then
+ * is copied into the result ring (or a memfd).  The worker spins about
+ * SPIN_NS after its last task before it sleeps on the ring's futex.
+ */
+#include "executor-int.h"
+#include "fsrv.h"
+#include "pchan.h"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN_NS 50000u
+#define MSG_MAX 4096u
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct worker {
+  conc__pchan *ch;
+  uint64_t cap;
+  unsigned char *req, *rsp;
+  int sock, evfd;
+  size_t ntasks;
+  conc_task_fn *fns;
+  conc_bytes out;
+} worker;
+
+_Noreturn static void die(const char *why) {
+  conc_log(CONC_LOG_ERROR, "process pool worker %d: %s", (int)getpid(), why);
+  _exit(3);
+}
+
+/* Wait until the request ring has a frame. */
+static int next_request(worker *w, conc__frame *f, size_t *adv) {
+  struct conc__ring *r = &w->ch->req;
+  uint64_t t0 = 0;
+  for (unsigned i = 0;; i++) {
+    int rc = conc__ring_peek(r, w->req, w->cap, 0, f, adv);
+    if (rc)
+      return rc;
+    if (i < 64) {
+      conc__pause();
+      continue;
+    }
+    uint64_t now = mono_ns();
+    if (!t0)
+      t0 = now;
+    if (now - t0 < SPIN_NS) {
+      sched_yield();
+      continue;
+    }
+    atomic_store_explicit(&r->sleep, 1, memory_order_seq_cst);
+    rc = conc__ring_peek(r, w->req, w->cap, 0, f, adv);
+    if (rc) {
+      atomic_store_explicit(&r->sleep, 0, memory_order_relaxed);
+      return rc;
+    }
+    conc__futex_wait(&r->sleep, 1, INFINITY, true);
+    atomic_store_explicit(&r->sleep, 0, memory_order_relaxed);
+    i = 0;
+    t0 = 0;
+  }
+}
+
+static void wake_parent(worker *w) {
+  uint64_t one = 1;
+  ssize_t n = write(w->evfd, &one, sizeof one);
+  (void)n; /* EAGAIN: the counter is saturated, the parent wakes anyway */
+}
+
+/* Copy a result frame into the result ring, waiting for room. */
+static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
+                       const conc_bytes *out) {
+  uint32_t mlen = 0;
+  const char *msg = ctx->outcome ? ctx->msg : NULL;
+  if (msg) {
+    size_t l = strlen(msg);
+    mlen = (uint32_t)(l > MSG_MAX ? MSG_MAX : l);
+  }
+  size_t head = conc__result_head(mlen);
+  size_t olen = ctx->outcome ? 0 : out->len;
+  unsigned flags = 0;
+  size_t plen = head + olen;
+  if (CONC__WIRE_HDR + conc__round16(plen) > conc__pchan_inline_max(w->cap) ||
+      plen > UINT32_MAX) {
+    int fd = conc__memfd_from(out->data, olen);
+    if (fd < 0 || conc__send_fd(w->sock, fd) != 0)
+      die("cannot pass a large result");
+    close(fd);
+    flags = CONC__FF_FD;
+    plen = head + 8;
+  }
+  size_t n = CONC__WIRE_HDR + conc__round16(plen), adv;
+  struct conc__ring *r = &w->ch->rsp;
+  unsigned char *p;
+  while (!(p = conc__ring_reserve(r, w->rsp, w->cap, n, &adv))) {
+    atomic_store_explicit(&r->room, 1, memory_order_seq_cst);
+    p = conc__ring_reserve(r, w->rsp, w->cap, n, &adv);
+    if (p) {
+      atomic_store_explicit(&r->room, 0, memory_order_relaxed);
+      break;
+    }
+    conc__futex_wait(&r->room, 1, INFINITY, true);
+  }
+  conc__frame_header(p, CONC__FT_RESULT, flags, (uint32_t)plen, id);
+  unsigned char *q = p + CONC__WIRE_HDR;
+  conc__result_encode_head(q, ctx->outcome, ctx->code, msg, mlen);
+  if (flags)
+    conc__put64(q + head, olen);
+  else if (olen)
+    memcpy(q + head, out->data, olen);
+  if (conc__ring_publish(r, adv + n))
+    wake_parent(w);
+}
+
+/* Run the task of frame f, release its request bytes (adv), then send the
+ * result: the parent may refill the ring as soon as it sees the result. */
+static int run_one(worker *w, const conc__frame *f, size_t adv) {
+  conc__task_msg t;
+  if (conc__task_decode(f, &t) != 0)
+    die("bad task frame");
+  const void *in = t.in;
+  void *map = NULL;
+  size_t maplen = 0;
+  if (f->flags & CONC__FF_FD) {
+    int fd;
+    if (conc__recv_fd(w->sock, &fd) != 0)
+      die("lost a large input");
+    maplen = (size_t)t.len;
+    if (maplen) {
+      map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, fd, 0);
+      if (map == MAP_FAILED)
+        die("cannot map a large input");
+    }
+    close(fd);
+    in = map;
+  }
+  conc__task_ctx ctx = {NULL, 0, 0, NULL, &w->ch->stop_id, f->id,
+                        &w->ch->stop_seq};
+  atomic_store_explicit(&w->ch->started_ns, mono_ns(), memory_order_relaxed);
+  atomic_store_explicit(&w->ch->started, f->id, memory_order_release);
+  w->out.len = 0;
+  if (t.index >= w->ntasks) {
+    ctx.outcome = CONC_ETASK;
+    ctx.code = CONC_ENOENT;
+    ctx.msg = conc__asprintf("no task number %u in this worker", t.index);
+  } else {
+    conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
+    conc__task_invoke(w->fns[t.index], in, (size_t)t.len, &w->out, &ctx);
+    conc__task_ctx_swap(prev);
+  }
+  if (map)
+    munmap(map, maplen);
+  conc__ring_release(&w->ch->req, adv);
+  put_result(w, f->id, &ctx, &w->out);
+  atomic_store_explicit(&w->ch->started, 0, memory_order_release);
+  conc__free(ctx.msg);
+  if (w->out.cap > (64u << 20)) /* do not sit on a huge buffer */
+    conc_bytes_free(&w->out);
+  return ctx.outcome;
+}
+
+_Noreturn void conc__worker_main(const int fds[4]) {
+  prctl(PR_SET_NAME, "conc-worker", 0, 0, 0);
+  if (conc__watch_parent(fds[3]) != 0)
+    _exit(1);
+  worker w = {0};
+  w.sock = fds[1];
+  w.evfd = fds[2];
+  struct stat st;
+  if (fstat(fds[0], &st) != 0 || st.st_size < (off_t)CONC__PCHAN_HDR)
+    die("bad ring");
+  void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 fds[0], 0);
+  if (m == MAP_FAILED)
+    die("cannot map the ring");
+  close(fds[0]);
+  w.ch = m;
+  w.cap = w.ch->cap;
+  if (w.cap < 4096 || (w.cap & (w.cap - 1)) ||
+      (uint64_t)st.st_size != CONC__PCHAN_HDR + 2 * w.cap)
+    die("bad ring size");
+  w.req = conc__pchan_req(w.ch);
+  w.rsp = conc__pchan_rsp(w.ch);
+  w.ntasks = conc_task_count();
+  w.fns = conc__calloc(w.ntasks ? w.ntasks : 1, sizeof *w.fns);
+  if (!w.fns)
+    die("out of memory");
+  for (size_t i = 0; i < w.ntasks; i++)
+    if (conc_task_lookup(conc_task_name(i), &w.fns[i]) != 0)
+      die("registry changed");
+  for (;;) {
+    conc__frame f;
+    size_t adv;
+    if (next_request(&w, &f, &adv) < 0)
+      die("bad bytes in the request ring");
+    if (f.type == CONC__FT_EXIT) {
+      fflush(NULL);
+      _exit(0);
+    }
+    if (f.type != CONC__FT_TASK && f.type != CONC__FT_INIT)
+      die("unexpected frame");
+    bool init = f.type == CONC__FT_INIT;
+    if (run_one(&w, &f, adv) != 0 && init) {
+      fflush(NULL);
+      _exit(4); /* the pool is broken: run nothing else */
+    }
+  }
+}
