@@ -58,6 +58,10 @@ void conc__closure_free(void *arg);
  * storage), input and output buffer. */
 bool conc__closure_info(conc_fn fn, void *arg, const char **name,
                         const void **in, size_t *len, conc_bytes **out);
+/* Attach a helper (retained) to such a closure; the closure releases it
+ * when freed.  conc__closure_helper: the helper or NULL. */
+void conc__closure_set_helper(void *arg, conc__helper *h);
+conc__helper *conc__closure_helper(void *arg);
 /* Run a registered task function under ctx (installed by the caller);
  * returns ctx->outcome afterwards (a non-zero return becomes CONC_ETASK). */
 int conc__task_invoke(conc_task_fn fn, const void *in, size_t len,

@@ -31,6 +31,8 @@
 #define FF_FREE_ARG 4u   /* arg is a conc__closure to free with the future */
 #define FF_ROOM 8u       /* holds a unit of its pool's bounded queue */
 #define FF_TIMED 16u     /* u.submitted holds the submit time (pending) */
+#define FF_HELPED 32u    /* arg is a closure with a conc__helper: waiters
+                            may collect results themselves */
 
 struct conc__cb_node;
 
@@ -82,6 +84,25 @@ int conc__future_start(conc_future *f);
 /* Complete a RUNNING future with outcome 0 and result.  False if it was
  * already done. */
 bool conc__future_succeed(conc_future *f, void *result);
+
+/* Complete a RUNNING future whose outcome, detail and u were written by
+ * the caller (the only completer of a running task-bound future).  False
+ * if it was already done. */
+bool conc__future_finish_prepared(conc_future *f);
+
+/* An executor whose results a waiting thread can collect itself (the
+ * process pool): reference-counted apart from the executor, so that a
+ * waiter holding a future may call help() even while the executor is
+ * being destroyed (pool is NULL then). */
+typedef struct conc__helper {
+  _Atomic uint32_t refs;
+  /* Collect what is ready; true if a future was completed.  Must not
+   * block. */
+  bool (*help)(struct conc__helper *h);
+  void (*destroy)(struct conc__helper *h); /* at the last release */
+  void *pool;
+} conc__helper;
+void conc__helper_release(conc__helper *h);
 
 /* Complete a pending or running future with an outcome (not 0) and a
  * message (taken over; may be NULL).  Returns false if it was already done

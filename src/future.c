@@ -34,6 +34,7 @@
 #include "executor-int.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 struct conc__cb_node {
   struct conc__cb_node *next;
@@ -310,6 +311,18 @@ int conc__future_start(conc_future *f) {
   return 0;
 }
 
+void conc__helper_release(conc__helper *h) {
+  if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1)
+    h->destroy(h);
+}
+
+bool conc__future_finish_prepared(conc_future *f) {
+  if (!claim(f, FROM_RUNNING))
+    return false;
+  publish(f, FS_FINISHED);
+  return true;
+}
+
 bool conc__future_succeed(conc_future *f, void *result) {
   if (!claim(f, FROM_RUNNING))
     return false;
@@ -359,11 +372,31 @@ int conc__future_run(conc_future *f, double *submitted) {
 /* ---- waiting ---- */
 
 #define SPIN_ROUNDS 256
+#define HELP_SPIN 100e-6 /* seconds a waiter collects remote results */
 
 static int wait_until(conc_future *f, double deadline) {
   uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
   if (is_done(s))
     return 0;
+  /* A task in another process: collect results ourselves for a while
+   * (no wake-up hop through the pool's collector), then sleep. */
+  if (f->flags & FF_HELPED) {
+    conc__helper *h = conc__closure_helper(f->arg);
+    double until = conc_now() + HELP_SPIN;
+    for (unsigned i = 0;; i++) {
+      s = atomic_load_explicit(&f->state, memory_order_acquire);
+      if (is_done(s))
+        return 0;
+      if (h && h->help(h))
+        continue;
+      if ((i & 15) == 15 && conc_now() > fmin(until, deadline))
+        break;
+      if (i > 64)
+        sched_yield();
+      else
+        conc__pause();
+    }
+  }
   /* A pool worker helps at once (fork-join: the child is usually on its
    * own deque); others spin briefly before sleeping. */
   for (int i = tl_help ? SPIN_ROUNDS : 0; i < SPIN_ROUNDS; i++) {

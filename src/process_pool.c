@@ -79,8 +79,17 @@ typedef struct slot {
   unsigned idle_deaths; /* deaths in a row with no task started */
 } slot;
 
+/* Results are consumed under rx, by the collector or by a thread waiting
+ * for one of the pool's futures (future.c, FF_HELPED); rx comes before
+ * mu.  The helper outlives the pool while futures hold it. */
+typedef struct pp_helper {
+  conc__helper h;
+  pthread_mutex_t rx;
+} pp_helper;
+
 typedef struct ppool {
   conc_executor ex; /* first */
+  pp_helper *hp;
   pthread_mutex_t mu;
   pthread_cond_t cv; /* collector finished */
   pthread_t thread;
@@ -102,6 +111,11 @@ typedef struct ppool {
   /* queues: futures linked through f->next */
   conc_future *pend_head, *pend_tail, *retry_head, *retry_tail;
   size_t npending;
+  size_t max_queued;     /* bound on npending for outside submitters */
+  pthread_cond_t room_cv; /* npending went below max_queued, or shutdown */
+  unsigned room_waiters;
+  bool prio_mode;        /* some task had a priority: keep pending sorted */
+  uint32_t arrivals;     /* priority keys: arrival - 64 x priority */
   uint64_t next_id;
   bool shutdown, broken;
   bool sleep_inf; /* the collector sleeps without a timeout: poke it */
@@ -120,48 +134,40 @@ static uint64_t mono_ns(void) {
 
 /* ---- completion outside the lock ---- */
 
-/* Futures to finish once mu is released: outcome stashed in the record
- * (f->next links them; they belong to no queue any more). */
+/* Futures to complete once the locks are released (callbacks may wait
+ * for other futures of the pool, or submit to it).  The outcome is written
+ * into the record now - a running task-bound future has no other
+ * completer - and published later; f->next links the list. */
 typedef struct done_list {
   conc_future *head;
 } done_list;
 
-typedef struct fail_rec {
-  int outcome, detail;
-  char *msg;
-} fail_rec;
-
-static void done_add(done_list *d, conc_future *f, int outcome, int detail,
-                     char *msg) {
-  /* the record is ours until published: park the failure in it */
-  fail_rec *r = conc__malloc(sizeof *r);
-  if (!r) { /* keep the outcome, lose the message */
-    conc__free(msg);
-    msg = NULL;
-  } else {
-    r->outcome = outcome;
-    r->detail = detail;
-    r->msg = msg;
-  }
-  f->detail = outcome; /* fallback when r is NULL */
-  f->u.msg = (char *)r;
+static void done_push(done_list *d, conc_future *f) {
   atomic_store_explicit(&f->next, d->head, memory_order_relaxed);
   d->head = f;
 }
 
+static void done_add(done_list *d, conc_future *f, int outcome, int detail,
+                     char *msg) {
+  f->outcome = (int16_t)outcome;
+  f->detail = detail;
+  f->u.msg = msg;
+  done_push(d, f);
+}
+
+static void done_ok(done_list *d, conc_future *f, void *result) {
+  f->outcome = 0;
+  f->u.result = result;
+  done_push(d, f);
+}
+
+/* Publish, then drop the pool's reference. */
 static void done_run(done_list *d) {
   conc_future *f = d->head;
   d->head = NULL;
   while (f) {
     conc_future *next = atomic_load_explicit(&f->next, memory_order_relaxed);
-    fail_rec *r = (fail_rec *)(void *)f->u.msg;
-    f->u.msg = NULL;
-    if (r) {
-      conc__future_fail(f, r->outcome, r->detail, r->msg);
-      conc__free(r);
-    } else {
-      conc__future_fail(f, f->detail, 0, NULL);
-    }
+    conc__future_finish_prepared(f);
     conc_future_release(f);
     f = next;
   }
@@ -346,8 +352,10 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
     if (rc)
       return rc;
   }
+  bool found;
+  size_t index = name_index(p, name, &found); /* found: checked at submit */
   conc__frame_header(q, CONC__FT_TASK, flags, (uint32_t)plen, id);
-  conc__put32(q + 16, (uint32_t)f->detail);
+  conc__put32(q + 16, (uint32_t)index);
   conc__put32(q + 20, 0);
   if (flags)
     conc__put64(q + 24, len);
@@ -368,8 +376,18 @@ static slot *best_slot(ppool *p) {
   return best;
 }
 
-/* Hand queued tasks to workers while some accept them. */
+static void dispatch_(ppool *p, done_list *d);
+
+/* Hand queued tasks to workers while some accept them; wake submitters
+ * waiting for room. */
 static void dispatch(ppool *p, done_list *d) {
+  size_t before = p->npending;
+  dispatch_(p, d);
+  if (p->room_waiters && p->npending < before)
+    pthread_cond_broadcast(&p->room_cv);
+}
+
+static void dispatch_(ppool *p, done_list *d) {
   while (p->retry_head || p->pend_head) {
     slot *s = best_slot(p);
     if (!s)
@@ -450,6 +468,7 @@ static void break_pool(ppool *p, done_list *d, const char *why) {
   if (!p->broken)
     conc_log(CONC_LOG_ERROR, "process pool broken: %s", why);
   p->broken = true;
+  pthread_cond_broadcast(&p->room_cv);
   conc_future *f;
   while ((f = q_pop(&p->retry_head, &p->retry_tail))) {
     p->n_failed++;
@@ -558,13 +577,12 @@ static int take_result(ppool *p, slot *s, done_list *d) {
     p->n_failed++;
   pthread_mutex_unlock(&p->mu);
   if (outcome == 0) {
-    conc__future_succeed(f, out);
+    done_ok(d, f, out);
   } else {
     if (outcome == CONC_ETASK && !msg)
       msg = conc__strdup("task failed");
-    conc__future_fail(f, outcome, outcome == CONC_ETASK ? r.code : 0, msg);
+    done_add(d, f, outcome, outcome == CONC_ETASK ? r.code : 0, msg);
   }
-  conc_future_release(f);
   return 1;
 }
 
@@ -771,6 +789,49 @@ static bool collector_done(ppool *p) {
   return true;
 }
 
+/* Take what every ring holds (under rx).  True if something was taken. */
+static bool collect_all(ppool *p, done_list *d) {
+  bool work = false;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    slot *s = &p->slots[i];
+    if (!s->ch)
+      continue;
+    for (int k = 0; k < 64; k++) {
+      int rc = take_result(p, s, d);
+      if (rc == 0)
+        break;
+      if (rc < 0) {
+        pthread_mutex_lock(&p->mu);
+        conc_log(CONC_LOG_ERROR,
+                 "process pool: bad bytes from worker %d: killing it", s->pid);
+        slot_kill(s, 0, 0);
+        pthread_mutex_unlock(&p->mu);
+        break;
+      }
+      work = true;
+    }
+  }
+  return work;
+}
+
+static bool pp_help(conc__helper *h) {
+  pp_helper *hp = (pp_helper *)h;
+  if (pthread_mutex_trylock(&hp->rx) != 0)
+    return false;
+  ppool *p = h->pool;
+  done_list d = {NULL};
+  bool work = p && collect_all(p, &d);
+  pthread_mutex_unlock(&hp->rx);
+  done_run(&d);
+  return work;
+}
+
+static void pp_helper_destroy(conc__helper *h) {
+  pp_helper *hp = (pp_helper *)h;
+  pthread_mutex_destroy(&hp->rx);
+  conc__free(hp);
+}
+
 /* Poll the server, the workers' sockets and pidfds (deaths) and the
  * eventfd; ms as poll's.  Marks dead workers, reads server messages. */
 static void collector_poll(ppool *p, struct pollfd *pf, int *who, int ms,
@@ -850,28 +911,10 @@ static void *collector(void *arg) {
   double next = INFINITY;
   done_list d = {NULL};
   for (;;) {
-    bool work = false;
     /* 1. results */
-    for (unsigned i = 0; i < p->nslots; i++) {
-      slot *s = &p->slots[i];
-      if (s->state == W_EMPTY)
-        continue;
-      for (int k = 0; k < 64; k++) {
-        int rc = take_result(p, s, &d);
-        if (rc == 0)
-          break;
-        if (rc < 0) {
-          pthread_mutex_lock(&p->mu);
-          conc_log(CONC_LOG_ERROR,
-                   "process pool: bad bytes from worker %d: killing it",
-                   s->pid);
-          slot_kill(s, 0, 0);
-          pthread_mutex_unlock(&p->mu);
-          break;
-        }
-        work = true;
-      }
-    }
+    pthread_mutex_lock(&p->hp->rx);
+    bool work = collect_all(p, &d);
+    pthread_mutex_unlock(&p->hp->rx);
     done_run(&d);
     /* 2. events: now and then while busy, or asleep when idle */
     uint64_t now = mono_ns();
@@ -899,6 +942,7 @@ static void *collector(void *arg) {
       conc_sleep(0.001);
     }
     /* 3. deaths, dispatch, exits, running tasks */
+    pthread_mutex_lock(&p->hp->rx);
     pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < p->nslots; i++) {
       slot *s = &p->slots[i];
@@ -924,6 +968,7 @@ static void *collector(void *arg) {
     next = check_running(p);
     bool done = collector_done(p);
     pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->hp->rx);
     done_run(&d);
     if (done)
       break;
@@ -938,6 +983,33 @@ static void *collector(void *arg) {
 }
 
 /* ---- executor interface ---- */
+
+/* Insert f into the pending FIFO by priority with ageing, as the thread
+ * pool does: key = arrival - 64 x priority, smaller first (wrap-safe
+ * comparison); the key lives in f->detail while the task is pending. */
+static void prio_insert(ppool *p, conc_future *f, int prio) {
+  int32_t key = (int32_t)(p->arrivals++ - (uint32_t)(64 * prio));
+  f->detail = key;
+  conc_future *prev = NULL;
+  for (conc_future *x = p->pend_head; x;
+       x = atomic_load_explicit(&x->next, memory_order_relaxed)) {
+    if ((int32_t)((uint32_t)key - (uint32_t)x->detail) < 0)
+      break;
+    prev = x;
+  }
+  if (!prev) {
+    atomic_store_explicit(&f->next, p->pend_head, memory_order_relaxed);
+    p->pend_head = f;
+    if (!p->pend_tail)
+      p->pend_tail = f;
+  } else {
+    conc_future *next = atomic_load_explicit(&prev->next, memory_order_relaxed);
+    atomic_store_explicit(&f->next, next, memory_order_relaxed);
+    atomic_store_explicit(&prev->next, f, memory_order_relaxed);
+    if (!next)
+      p->pend_tail = f;
+  }
+}
 
 static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
                      const conc_submit_options *o, unsigned flags,
@@ -958,8 +1030,9 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
   conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
   if (!f)
     return CONC_ENOMEM;
-  f->flags |= (uint16_t)flags;
-  f->detail = (int32_t)index;
+  (void)index;
+  f->flags |= (uint16_t)(flags | FF_HELPED);
+  conc__closure_set_helper(arg, &p->hp->h);
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
@@ -967,6 +1040,40 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
   done_list d = {NULL};
   pthread_mutex_lock(&p->mu);
   int rc = p->broken ? CONC_EBROKEN : p->shutdown ? CONC_ESHUTDOWN : 0;
+  /* backpressure: wait for room (never on the collector: callbacks that
+   * submit must not block the thread that makes room) */
+  if (!rc && p->max_queued && p->npending >= p->max_queued &&
+      !pthread_equal(pthread_self(), p->thread)) {
+    double timeout = o ? o->timeout : -1;
+    double deadline = conc__deadline(timeout);
+    while (!rc && p->npending >= p->max_queued) {
+      if (timeout == 0) {
+        rc = CONC_EAGAIN;
+        break;
+      }
+      p->room_waiters++;
+      if (deadline == INFINITY) {
+        pthread_cond_wait(&p->room_cv, &p->mu);
+      } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double left = deadline - conc_now();
+        if (left < 0)
+          left = 0;
+        ts.tv_sec += (time_t)left;
+        ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+          ts.tv_sec++;
+          ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
+      }
+      p->room_waiters--;
+      rc = p->broken ? CONC_EBROKEN : p->shutdown ? CONC_ESHUTDOWN : 0;
+      if (!rc && p->npending >= p->max_queued && conc_now() >= deadline)
+        rc = CONC_ETIMEDOUT;
+    }
+  }
   if (rc) {
     pthread_mutex_unlock(&p->mu);
     f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
@@ -975,7 +1082,15 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
       conc_future_release(f);
     return rc;
   }
-  q_push(&p->pend_head, &p->pend_tail, f);
+  int prio = o ? o->priority : 0;
+  if (prio)
+    p->prio_mode = true;
+  if (p->prio_mode) {
+    prio_insert(p, f, prio);
+  } else {
+    f->detail = (int32_t)p->arrivals++; /* its key, should priorities come */
+    q_push(&p->pend_head, &p->pend_tail, f);
+  }
   p->npending++;
   p->n_submitted++;
   dispatch(p, &d);
@@ -1018,6 +1133,7 @@ static int pp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
       conc_future_stop(r);
   }
   bool own = pthread_equal(pthread_self(), p->thread);
+  pthread_cond_broadcast(&p->room_cv);
   pthread_mutex_unlock(&p->mu);
   done_run(&d);
   poke(p);
@@ -1067,11 +1183,20 @@ static void pp_free(conc_executor *ex) {
   }
   if (p->evfd >= 0)
     close(p->evfd);
+  if (p->hp) { /* waiters still holding futures see a pool that is gone */
+    if (local)
+      pthread_mutex_lock(&p->hp->rx);
+    p->hp->h.pool = NULL;
+    if (local)
+      pthread_mutex_unlock(&p->hp->rx);
+    conc__helper_release(&p->hp->h);
+  }
   conc__free(p->slots);
   conc__free(p->names);
   conc__free(p->initargs);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
+  pthread_cond_destroy(&p->room_cv);
   conc__free(p);
 }
 
@@ -1166,12 +1291,28 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->evfd = -1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->room_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  p->max_queued = o.max_queued;
   p->cap = cap;
   p->nslots = n;
   p->depth = 1 + (o.max_in_flight ? o.max_in_flight : 4);
   p->max_tasks = o.max_tasks_per_child;
   p->task_timeout = o.task_timeout < 0 ? -1 : o.task_timeout;
   p->stop_grace = o.stop_grace < 0 ? -1 : o.stop_grace;
+  p->hp = conc__calloc(1, sizeof *p->hp);
+  if (!p->hp) {
+    rc = CONC_ENOMEM;
+    goto fail;
+  }
+  atomic_init(&p->hp->h.refs, 1);
+  p->hp->h.help = pp_help;
+  p->hp->h.destroy = pp_helper_destroy;
+  p->hp->h.pool = p;
+  pthread_mutex_init(&p->hp->rx, NULL);
   p->slots = conc__calloc(n, sizeof *p->slots);
   p->nnames = conc_task_count();
   p->names = conc__calloc(p->nnames ? p->nnames : 1, sizeof *p->names);

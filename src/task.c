@@ -315,6 +315,7 @@ int conc_task_run(const char *name, const void *in, size_t len,
 struct conc__closure {
   conc_task_fn fn;
   const char *name; /* registry storage: lives as long as the process */
+  conc__helper *helper; /* executors in other processes; else NULL */
   size_t len;
   conc_bytes out;
   unsigned char in[];
@@ -339,8 +340,20 @@ bool conc__closure_info(conc_fn fn, void *arg, const char **name,
   return true;
 }
 
+void conc__closure_set_helper(void *arg, conc__helper *h) {
+  struct conc__closure *c = arg;
+  atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+  c->helper = h;
+}
+
+conc__helper *conc__closure_helper(void *arg) {
+  return ((struct conc__closure *)arg)->helper;
+}
+
 void conc__closure_free(void *arg) {
   struct conc__closure *c = arg;
+  if (c->helper)
+    conc__helper_release(c->helper);
   conc_bytes_free(&c->out);
   conc__free(c);
 }
@@ -360,6 +373,7 @@ int conc__closure_new(const char *name, const void *in, size_t len,
     return CONC_ENOMEM;
   c->fn = tf;
   c->name = NULL;
+  c->helper = NULL;
   pthread_mutex_lock(&reg_mu);
   bool found;
   size_t i = find(name, &found);

@@ -181,8 +181,11 @@ START_TEST(example_procpool_crash) {
     char want[64];
     if (i == 13) {
       ck_assert_ptr_nonnull(strstr(l.v[i], "13 failed: worker died ("));
+#if !defined(CONC_TEST_ASAN) && !defined(CONC_TEST_TSAN)
+      /* (a sanitizer's SEGV handler turns the signal into an exit) */
       ck_assert_ptr_nonnull(strstr(l.v[i], "signal 11"));
       ck_assert_ptr_nonnull(strstr(l.v[i], "detail -11)"));
+#endif
     } else {
       snprintf(want, sizeof want, "%d squared is %d", i, i * i);
       ck_assert_str_eq(l.v[i], want);

@@ -43,6 +43,10 @@
  * end only the caller holds, armed to deliver SIGKILL on end-of-file), and
  * nothing is left in /dev/shm: the rings are memfds.
  *
+ * Submit options: deadline (checked when the task is handed to a worker:
+ * CONC_EDEADLINE), priority (higher first among waiting tasks, with the
+ * thread pool's ageing), timeout (waiting for room under max_queued).
+ *
  * Transport.  Each worker has two rings in shared memory (ring_size bytes
  * each): inputs and outputs up to half a ring travel inline, larger ones
  * in a memfd.  Both sides spin briefly before sleeping (a worker or the
@@ -80,6 +84,10 @@ typedef struct conc_process_pool_options {
   size_t ring_size;       /* bytes per ring, a power of two from 64 KiB to
                              1 GiB; 0: 4 MiB (committed only when used) */
   unsigned flags;         /* CONC_EXECUTOR_* */
+  size_t max_queued;      /* backpressure: at most this many tasks wait in
+                             the pool (not yet handed to a worker); submit
+                             then waits for room, as on the thread pool
+                             (conc_submit_options.timeout); 0: no bound */
 } conc_process_pool_options;
 
 CONC_EXTERN void conc_process_pool_options_init(conc_process_pool_options *o);
