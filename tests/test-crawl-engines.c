@@ -294,6 +294,37 @@ START_TEST(engines_robots) {
 }
 END_TEST
 
+/* Plain progress lines when stderr is not a terminal, and the rate limit
+ * (a lower bound on the time only). */
+START_TEST(engines_progress_and_rate) {
+  char *d = tmpdir(), *err, *j;
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "'%s' --depth 0 --progress plain --rate 20 -o '%s/out' --json "
+           "'%s/s.json' '%s' 2>&1 >/dev/null",
+           CRAWL_BIN, d, d, site());
+  ck_assert_int_eq(conc_test_capture(cmd, &err), 0);
+  ck_assert_msg(strstr(err, "crawl (pages+images): ") && strstr(err, "(done)"),
+                "%s", err);
+  snprintf(cmd, sizeof cmd, "cat '%s/s.json'", d);
+  ck_assert_int_eq(conc_test_capture(cmd, &j), 0);
+  long long requests = field(j, "requests");
+  ck_assert_int_eq(field(j, "pages"), 1);
+  ck_assert_int_gt(requests, 10);
+  /* requests start 1/20 s apart: the crawl takes at least
+   * (requests - 1) / 20 s (checked with one request to spare) */
+  const char *sec = strstr(j, "\"seconds\": ");
+  ck_assert_ptr_nonnull(sec);
+  double seconds = atof(sec + strlen("\"seconds\": "));
+  ck_assert_msg(seconds >= (double)(requests - 2) / 20,
+                "%lld requests in %.3f s at 20/s", requests, seconds);
+  free(err);
+  free(j);
+  rmrf(d);
+  free(d);
+}
+END_TEST
+
 START_TEST(engines_usage_errors) {
   char *out;
   char cmd[1024];
@@ -325,4 +356,4 @@ CONC_TEST_MAIN("crawl-engines", engines_same_results,
                engines_processes_run_two_processes,
                engines_threads_interrupt_and_resume,
                engines_processes_interrupt_and_resume, engines_robots,
-               engines_usage_errors)
+               engines_progress_and_rate, engines_usage_errors)
