@@ -273,20 +273,22 @@ int fetch_url(CURL *h, const fetch_opts *o, const char *url,
       return r->kind;
     }
     unsigned slot = 0;
+    bool held = false;
     if (o->limits) {
       int rc;
       while ((rc = limits_acquire(o->limits, url, 0.1, &slot)) ==
                  CONC_ETIMEDOUT &&
              !stopped(o))
         ;
-      if (rc != 0)
-        continue; /* stopped: reported above */
+      if (rc != 0 && stopped(o))
+        continue; /* reported at the top */
+      held = rc == 0; /* any other error: go on without a slot */
       nap(o, limits_rate_reserve(o->limits));
     }
     fetch_xfer x;
     fetch_setup(h, o, url, &x);
     CURLcode rc = curl_easy_perform(h);
-    if (o->limits)
+    if (held)
       limits_release(o->limits, slot);
     fetch_finish(h, rc, &x, r);
     if (!fetch_retryable(r) || r->attempts > (unsigned)o->retries ||
