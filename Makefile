@@ -6,9 +6,12 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIGS ?= gcc clang asan tsan
 
-DEPS_BUILD := build-essential cmake pkg-config clang libclang-rt-14-dev check g++
-DEPS_DEMO := $(DEPS_BUILD)
-DEPS_TEST := $(DEPS_BUILD) gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+DEPS_BUILD := build-essential cmake pkg-config clang libclang-rt-14-dev check g++ \
+  libcurl4-openssl-dev libxml2-dev
+# nginx serves conc-crawl's local site (tools/crawl-site.sh); tinyproxy is
+# the real proxy of conc-proxy-pool's test.
+DEPS_DEMO := $(DEPS_BUILD) nginx
+DEPS_TEST := $(DEPS_BUILD) nginx tinyproxy gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 
 CMAKE_gcc := -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++
 CMAKE_clang := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
