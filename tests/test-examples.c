@@ -173,6 +173,22 @@ START_TEST(example_procpool_primes) {
 }
 END_TEST
 
+/* The beyond-concurrent.futures features on the process pool. */
+START_TEST(example_procpool_extras) {
+  lines l = run_example("procpool-extras", "");
+  ck_assert_uint_eq(l.n, 7);
+  ck_assert_str_eq(l.v[0], "map: 200 results");
+  ck_assert_str_eq(l.v[1], "late task: EDEADLINE");
+  ck_assert_str_eq(l.v[2], "patient task: ECANCELED (cancelled: no)");
+  ck_assert_str_eq(l.v[3], "stubborn task: EKILLED");
+  ck_assert_str_eq(l.v[4], "urgent task: ok");
+  ck_assert_str_eq(l.v[5], "stats: submitted 29, completed 26, failed 1, "
+                           "cancelled 1, deadline missed 1");
+  ck_assert_ptr_nonnull(strstr(l.v[6], "27 tasks timed"));
+  lines_free(&l);
+}
+END_TEST
+
 /* One task kills its worker: only it fails, with SIGSEGV. */
 START_TEST(example_procpool_crash) {
   lines l = run_example("procpool-crash", "");
@@ -341,4 +357,5 @@ CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_wait_first_completed, example_pool_extras,
                example_proc_pipeline, example_proc_proxy_pool,
                example_coro_hello,
-               example_procpool_primes, example_procpool_crash)
+               example_procpool_primes, example_procpool_crash,
+               example_procpool_extras)

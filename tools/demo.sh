@@ -157,6 +157,13 @@ say "pending task (BrokenProcessPool); conc fails task 13 alone with the"
 say "signal (CONC_EWORKER), replaces the worker and runs the rest."
 show procpool-crash
 
+heading "Beyond concurrent.futures, on the process pool"
+say "The same options as on the thread pool: a bounded queue, a deadline,"
+say "a stop honoured by one task and, after a grace period, enforced on one"
+say "that ignores it (its worker is killed), a priority, a progress display"
+say "and statistics with timing."
+show procpool-extras
+
 heading "什么时候用多进程: one process scans image addresses, another downloads"
 say "The seed's crawler design on local data: a scanner process queues image"
 say "addresses, a downloader process fetches and checksums them."
