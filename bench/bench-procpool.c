@@ -1,10 +1,14 @@
 /* bench/bench-procpool.c - conc's process pool (workload 9).
  *
  *   bench-procpool one N              tiny tasks, one in flight per worker
- *   bench-procpool map CHUNK N [D]    tiny tasks through
+ *   bench-procpool map CHUNK N [D [F]] tiny tasks through
  *                                     conc_executor_map_task (chunksize
  *                                     CHUNK, buffersize 4096; pool option
- *                                     max_in_flight D, default the pool's)
+ *                                     max_in_flight D, 0: the pool's) with
+ *                                     issue 7's feature F switched on:
+ *                                     timing (CONC_EXECUTOR_TIMING),
+ *                                     bounded (max_queued, never full),
+ *                                     stats (statistics read at the end)
  *   bench-procpool big N              1 MiB in, 1 MiB out per task
  *                                     (map_task, chunksize 1, buffersize 4)
  *   bench-procpool start N [MB]       N times: create the pool and get a
@@ -56,6 +60,7 @@ CONC_TASK(pb_big, in, len, out) {
 }
 
 static unsigned max_in_flight; /* 0: the pool's default */
+static const char *feature = ""; /* issue 7's feature cost rows */
 
 static conc_executor *pool(void) {
   conc_process_pool_options o;
@@ -64,6 +69,10 @@ static conc_executor *pool(void) {
   o.max_workers = WORKERS;
   o.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
   o.max_in_flight = max_in_flight;
+  if (strcmp(feature, "timing") == 0)
+    o.flags |= CONC_EXECUTOR_TIMING;
+  else if (strcmp(feature, "bounded") == 0)
+    o.max_queued = 1u << 20;
   CONC_OK(conc_process_pool_create(&o, &ex));
   return ex;
 }
@@ -155,6 +164,14 @@ static void row_map(long chunk, long n) {
   BENCH_CHECK(rc == 0, "map: %s", conc_strerror(rc));
   BENCH_CHECK(got == n, "map yielded %ld of %ld", got, n);
   conc_map_destroy(m);
+  if (strcmp(feature, "stats") == 0 || strcmp(feature, "timing") == 0) {
+    conc_executor_stats st;
+    conc_executor_stats_init(&st);
+    CONC_OK(conc_executor_get_stats(ex, &st));
+    BENCH_CHECK(st.completed >= (unsigned long long)n / (unsigned long long)chunk,
+                "stats: %llu completed", st.completed);
+    BENCH_CHECK(strcmp(feature, "stats") == 0 || st.timed > 0, "nothing timed");
+  }
   int64_t el = bench_now_ns() - t0;
   double cpu = pp_total_cpu(pids, np) - c0;
   CONC_OK(conc_executor_destroy(ex));
@@ -246,6 +263,8 @@ int main(int argc, char **argv) {
     row_one(bench_arg_long(argc, argv, 2, 100000));
   else if (strcmp(mode, "map") == 0) {
     max_in_flight = (unsigned)bench_arg_long(argc, argv, 4, 0);
+    if (argc > 5)
+      feature = argv[5];
     row_map(bench_arg_long(argc, argv, 2, 1), bench_arg_long(argc, argv, 3, 100000));
   } else if (strcmp(mode, "big") == 0)
     row_big(bench_arg_long(argc, argv, 2, 200));

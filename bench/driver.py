@@ -51,7 +51,8 @@ WORKLOADS = {
 ORDER = list(WORKLOADS)
 CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle",
                "one in flight", "pipelined", "chunked 64", "1 MiB in+out", "start-up",
-               "fork, 1 GiB parent", "idle pool", "feature cost", "physical"]
+               "fork, 1 GiB parent", "idle pool", "feature cost",
+               "feature cost (process pool)", "physical"]
 HIGHER_BETTER = {"efficiency", "GB/s"}
 MPIEXEC = ["mpiexec", "-n", "1", "--oversubscribe"]
 
@@ -196,6 +197,10 @@ def make_rows(quick):
     add("9", "pipelined", "Python ProcessPoolExecutor.map, chunksize 1", [py, "ppe-map", 1, "{n}"], PY1, lang="python")
     add("9", "pipelined", "Python multiprocessing.Pool.map, chunksize 1", [py, "pool-map", 1, "{n}"], PYPIPE, lang="python")
     add("9", "pipelined", "mpi4py MPIPoolExecutor.map, chunksize 1", [mpi, "map", 1, "{n}"], MPIPIPE, lang="mpi")
+    add("F", "feature cost (process pool)", "conc process pool: map_task, chunksize 1, no feature", ["bench-procpool", "map", 1, "{n}"], PPIPE, conc=True)
+    add("F", "feature cost (process pool)", "+ CONC_EXECUTOR_TIMING", ["bench-procpool", "map", 1, "{n}", 0, "timing"], PPIPE)
+    add("F", "feature cost (process pool)", "+ bounded queue (max_queued, never full)", ["bench-procpool", "map", 1, "{n}", 0, "bounded"], PPIPE)
+    add("F", "feature cost (process pool)", "+ statistics read at the end", ["bench-procpool", "map", 1, "{n}", 0, "stats"], PPIPE)
     add("9", "chunked 64", "conc: map_task, chunksize 64", ["bench-procpool", "map", 64, "{n}"], P64, conc=True)
     add("9", "chunked 64", "Python ProcessPoolExecutor.map, chunksize 64", [py, "ppe-map", 64, "{n}"], PY64, lang="python")
     add("9", "chunked 64", "Python multiprocessing.Pool.map, chunksize 64", [py, "pool-map", 64, "{n}"], PY64, lang="python")
