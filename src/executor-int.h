@@ -28,6 +28,12 @@ typedef struct conc__executor_vt {
   bool (*is_own_thread)(const conc_executor *ex);
   /* Fill the counters of s (already initialised). */
   void (*stats)(conc_executor *ex, conc_executor_stats *s);
+  /* Optional: conc_executor_submit_task done by the executor itself (the
+   * process pool writes the input straight into a worker's ring).  NULL:
+   * the generic closure + submit. */
+  int (*submit_task)(conc_executor *ex, const char *name, const void *in,
+                     size_t len, const conc_submit_options *opts,
+                     conc_future **out);
 } conc__executor_vt;
 
 struct conc_executor {
@@ -54,6 +60,11 @@ static inline bool conc__executor_local(const conc_executor *ex) {
 int conc__closure_new(const char *name, const void *in, size_t len,
                       conc_fn *fn, void **arg);
 void conc__closure_free(void *arg);
+/* A closure whose input buffer (len bytes) is allocated but not filled:
+ * the caller copies the input in when it needs it (conc__closure_input). */
+int conc__closure_new_empty(const char *name, size_t len, conc_fn *fn,
+                            void **arg);
+unsigned char *conc__closure_input(void *arg);
 /* If fn/arg is such a closure: true with its task's name (registry
  * storage), input and output buffer. */
 bool conc__closure_info(conc_fn fn, void *arg, const char **name,

@@ -134,6 +134,8 @@ int conc_executor_submit_task(conc_executor *ex, const char *name,
     *out = NULL;
   if (!ex || !name || (!in && len) || !opts_ok(opts))
     return CONC_EINVAL;
+  if (ex->vt->submit_task)
+    return ex->vt->submit_task(ex, name, in, len, opts, out);
   conc_fn fn;
   void *arg;
   int rc = conc__closure_new(name, in, len, &fn, &arg);

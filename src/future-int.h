@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "conc/future.h"
+#include "conc/task.h"
 
 #define FS_MASK 3u
 #define FS_PENDING 0u
@@ -100,6 +101,9 @@ typedef struct conc__helper {
    * block. */
   bool (*help)(struct conc__helper *h);
   void (*destroy)(struct conc__helper *h); /* at the last release */
+  /* Optional: take a big output buffer back when its future is freed
+   * (reused for the next result: no fresh pages to fault in). */
+  void (*recycle)(struct conc__helper *h, conc_bytes *b);
   void *pool;
 } conc__helper;
 void conc__helper_release(conc__helper *h);

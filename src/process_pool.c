@@ -61,6 +61,11 @@ typedef struct inflight {
   conc_future *f; /* NULL for the initializer */
   uint64_t id;
   double submitted; /* with CONC_EXECUTOR_TIMING, else NAN */
+  /* The input went straight from the caller into the ring (the closure's
+   * buffer is unfilled): if the task must be retried, it is copied back
+   * from there (the worker maps its request ring read-only). */
+  bool in_ring;
+  uint32_t in_off;
 } inflight;
 
 #define HIST_BUCKETS 40 /* log2 nanoseconds, as the thread pool's */
@@ -92,7 +97,18 @@ typedef struct slot {
 typedef struct pp_helper {
   conc__helper h;
   pthread_mutex_t rx;
+  /* big output buffers given back by freed futures, reused for the next
+   * big results (their pages are already there) */
+  pthread_mutex_t cache_mu;
+  conc_bytes cache[4];
+  unsigned ncache;
 } pp_helper;
+
+#define RECYCLE_MIN (64u << 10)
+#define RECYCLE_MAX (64u << 20)
+
+struct ppool;
+static void take_cached(struct ppool *p, conc_bytes *out, size_t n);
 
 typedef struct ppool {
   conc_executor ex; /* first */
@@ -280,7 +296,7 @@ static int slot_spawn(ppool *p, slot *s) {
     if (p->initargs_len)
       memcpy(q + 24, p->initargs, p->initargs_len);
     conc__ring_publish(&s->ch->req, adv + n);
-    s->fl[0] = (inflight){NULL, 0, NAN};
+    s->fl[0] = (inflight){NULL, 0, NAN, false, 0};
     s->fl_n = 1;
   }
   return 0;
@@ -356,17 +372,25 @@ static size_t name_index(const ppool *p, const char *name, bool *found) {
  * ring has no room, SEND_DEAD when the worker turned out to be gone, <0
  * when the input cannot be sent (f failed). */
 #define SEND_DEAD 2
-static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
+static bool fits_inline(const ppool *p, size_t len) {
+  return len <= UINT32_MAX - 8 &&
+         CONC__WIRE_HDR + conc__round16(8 + len) <= conc__pchan_inline_max(p->cap);
+}
+
+static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
+                     const void *direct, uint32_t *in_off) {
   const char *name;
   const void *in;
   size_t len;
   conc_bytes *out;
   conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
+  if (direct)
+    in = direct; /* the caller's bytes (inline frames only) */
   size_t plen = 8 + len;
   unsigned flags = 0;
   int bulk = -1;
-  if (CONC__WIRE_HDR + conc__round16(plen) > conc__pchan_inline_max(p->cap) ||
-      plen > UINT32_MAX) {
+  if (!fits_inline(p, len)) {
+    CONC_ASSERT(!direct);
     flags = CONC__FF_FD;
     plen = 16;
   }
@@ -399,6 +423,8 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id) {
     conc__put64(q + 24, len);
   else if (len)
     memcpy(q + 24, in, len);
+  if (in_off)
+    *in_off = (uint32_t)(q + 24 - conc__pchan_req(s->ch));
   if (conc__ring_publish(&s->ch->req, adv + n))
     conc__futex_wake(&s->ch->req.sleep, 1, true);
   return 1;
@@ -456,7 +482,7 @@ static void dispatch_(ppool *p, done_list *d) {
       q_push(&p->retry_head, &p->retry_tail, f);
     }
     uint64_t id = ++p->next_id;
-    int rc = send_task(p, s, f, id);
+    int rc = send_task(p, s, f, id, NULL, NULL);
     if (rc == 0) {
       /* no room in the least loaded ring: wait for results */
       return;
@@ -471,7 +497,8 @@ static void dispatch_(ppool *p, done_list *d) {
       continue;
     }
     unsigned k = (s->fl_head + s->fl_n) % p->depth;
-    s->fl[k] = (inflight){f, id, (f->flags & FF_TIMED) ? f->u.submitted : NAN};
+    s->fl[k] = (inflight){f, id, (f->flags & FF_TIMED) ? f->u.submitted : NAN,
+                          false, 0};
     s->fl_n++;
     s->sent++;
   }
@@ -609,6 +636,8 @@ static int take_result(ppool *p, slot *s, done_list *d) {
   }
   if (outcome == 0 && !bad) {
     out->len = 0;
+    if (r.len <= SIZE_MAX)
+      take_cached(p, out, (size_t)r.len);
     if (r.len > SIZE_MAX || conc_bytes_reserve(out, (size_t)r.len) != 0)
       outcome = CONC_ENOMEM;
     size_t got = 0;
@@ -721,6 +750,16 @@ static void settle_death(ppool *p, slot *s, done_list *d) {
       done_add(d, e.f, outcome, s->status_known ? status_detail(s->status) : 0,
                msg);
     } else {
+      if (e.in_ring) { /* its input is only in the dead worker's ring */
+        const char *name;
+        const void *in;
+        size_t len;
+        conc_bytes *out;
+        conc__closure_info(e.f->fn, e.f->arg, &name, &in, &len, &out);
+        if (len)
+          memcpy(conc__closure_input(e.f->arg),
+                 conc__pchan_req(s->ch) + e.in_off, len);
+      }
       q_push(&retry_h, &retry_t, e.f);
     }
   }
@@ -954,8 +993,41 @@ static bool pp_help(conc__helper *h) {
 
 static void pp_helper_destroy(conc__helper *h) {
   pp_helper *hp = (pp_helper *)h;
+  for (unsigned i = 0; i < hp->ncache; i++)
+    conc_bytes_free(&hp->cache[i]);
+  pthread_mutex_destroy(&hp->cache_mu);
   pthread_mutex_destroy(&hp->rx);
   conc__free(hp);
+}
+
+static void pp_recycle(conc__helper *h, conc_bytes *b) {
+  pp_helper *hp = (pp_helper *)h;
+  if (b->cap <= RECYCLE_MAX) {
+    pthread_mutex_lock(&hp->cache_mu);
+    if (hp->ncache < 4) {
+      hp->cache[hp->ncache++] = *b;
+      *b = (conc_bytes){0};
+    }
+    pthread_mutex_unlock(&hp->cache_mu);
+  }
+  conc_bytes_free(b);
+}
+
+/* An empty buffer with room for n bytes from the cache, if one fits. */
+static void take_cached(struct ppool *p, conc_bytes *out, size_t n) {
+  if (n < RECYCLE_MIN || out->cap)
+    return;
+  pp_helper *hp = p->hp;
+  pthread_mutex_lock(&hp->cache_mu);
+  for (unsigned i = 0; i < hp->ncache; i++) {
+    if (hp->cache[i].cap >= n) {
+      *out = hp->cache[i];
+      out->len = 0;
+      hp->cache[i] = hp->cache[--hp->ncache];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&hp->cache_mu);
 }
 
 /* Poll the server, the workers' sockets and pidfds (deaths) and the
@@ -1144,9 +1216,36 @@ static void prio_insert(ppool *p, conc_future *f, int prio) {
   }
 }
 
+static int submit_core(conc_executor *ex, conc_fn fn, void *arg,
+                       const conc_submit_options *o, unsigned flags,
+                       conc_future **out, const void *direct);
+
 static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
                      const conc_submit_options *o, unsigned flags,
                      conc_future **out) {
+  return submit_core(ex, fn, arg, o, flags, out, NULL);
+}
+
+/* conc_executor_submit_task: when a worker can take the task at once, its
+ * input goes from the caller's buffer straight into the ring - one copy,
+ * and the closure's buffer is never touched. */
+static int pp_submit_task(conc_executor *ex, const char *name, const void *in,
+                          size_t len, const conc_submit_options *opts,
+                          conc_future **out) {
+  conc_fn fn;
+  void *arg;
+  int rc = conc__closure_new_empty(name, len, &fn, &arg);
+  if (rc)
+    return rc;
+  rc = submit_core(ex, fn, arg, opts, FF_FREE_ARG, out, in);
+  if (rc)
+    conc__closure_free(arg);
+  return rc;
+}
+
+static int submit_core(conc_executor *ex, conc_fn fn, void *arg,
+                       const conc_submit_options *o, unsigned flags,
+                       conc_future **out, const void *direct) {
   ppool *p = P(ex);
   const char *name;
   const void *in;
@@ -1218,6 +1317,40 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
       conc_future_release(f);
     return rc;
   }
+  p->n_submitted++;
+  if (direct && !p->pend_head && !p->retry_head && fits_inline(p, len)) {
+    slot *s = best_slot(p);
+    int st = s ? conc__future_start(f) : 1;
+    if (st == CONC_EDEADLINE) {
+      p->n_deadline++;
+      done_add(&d, f, CONC_EDEADLINE, 0,
+               conc__strdup("deadline passed before the task started"));
+      direct = NULL;
+      goto queued;
+    }
+    if (st == 0) { /* RUNNING: into the ring now, or first in line */
+      uint64_t id = ++p->next_id;
+      uint32_t off = 0;
+      int sr = send_task(p, s, f, id, direct, &off);
+      if (sr == 1) {
+        unsigned k = (s->fl_head + s->fl_n) % p->depth;
+        s->fl[k] = (inflight){f, id,
+                              (f->flags & FF_TIMED) ? f->u.submitted : NAN,
+                              true, off};
+        s->fl_n++;
+        s->sent++;
+        direct = NULL;
+        goto queued;
+      }
+      memcpy(conc__closure_input(arg), direct, len);
+      direct = NULL;
+      q_push(&p->retry_head, &p->retry_tail, f);
+      dispatch(p, &d);
+      goto queued;
+    }
+  }
+  if (direct && len)
+    memcpy(conc__closure_input(arg), direct, len);
   int prio = o ? o->priority : 0;
   if (prio)
     p->prio_mode = true;
@@ -1228,8 +1361,8 @@ static int pp_submit(conc_executor *ex, conc_fn fn, void *arg,
     q_push(&p->pend_head, &p->pend_tail, f);
   }
   p->npending++;
-  p->n_submitted++;
   dispatch(p, &d);
+queued:;
   bool wake = p->sleep_inf; /* it must watch the task (stops, timeouts) */
   p->sleep_inf = false;
   pthread_mutex_unlock(&p->mu);
@@ -1383,8 +1516,8 @@ static void pp_stats(conc_executor *ex, conc_executor_stats *st) {
 }
 
 static const conc__executor_vt pp_vt = {
-    "process_pool", pp_submit, pp_shutdown, pp_free, pp_is_own_thread,
-    pp_stats,
+    "process_pool", pp_submit,        pp_shutdown, pp_free,
+    pp_is_own_thread, pp_stats,       pp_submit_task,
 };
 
 /* ---- creation ---- */
@@ -1460,6 +1593,8 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   atomic_init(&p->hp->h.refs, 1);
   p->hp->h.help = pp_help;
   p->hp->h.destroy = pp_helper_destroy;
+  p->hp->h.recycle = pp_recycle;
+  pthread_mutex_init(&p->hp->cache_mu, NULL);
   p->hp->h.pool = p;
   pthread_mutex_init(&p->hp->rx, NULL);
   p->slots = conc__calloc(n, sizeof *p->slots);

@@ -221,6 +221,11 @@ _Noreturn void conc__worker_main(const int fds[4]) {
     die("bad ring size");
   w.req = conc__pchan_req(w.ch);
   w.rsp = conc__pchan_rsp(w.ch);
+  /* the request ring is read-only here: a task that scribbles over memory
+   * cannot corrupt the inputs queued behind it (the parent may retry them
+   * from there when this worker dies) */
+  if (mprotect(w.req, (size_t)w.cap, PROT_READ) != 0)
+    die("cannot protect the request ring");
   w.ntasks = conc_task_count();
   w.fns = conc__calloc(w.ntasks ? w.ntasks : 1, sizeof *w.fns);
   if (!w.fns)

@@ -352,15 +352,29 @@ conc__helper *conc__closure_helper(void *arg) {
 
 void conc__closure_free(void *arg) {
   struct conc__closure *c = arg;
-  if (c->helper)
+  if (c->helper) {
+    if (c->helper->recycle && c->out.cap >= (64u << 10))
+      c->helper->recycle(c->helper, &c->out); /* takes the buffer */
     conc__helper_release(c->helper);
+  }
   conc_bytes_free(&c->out);
   conc__free(c);
 }
 
+int conc__closure_new_empty(const char *name, size_t len, conc_fn *fn,
+                            void **arg) {
+  return conc__closure_new(name, NULL, len, fn, arg);
+}
+
+unsigned char *conc__closure_input(void *arg) {
+  return ((struct conc__closure *)arg)->in;
+}
+
+/* in may be NULL with len > 0: the buffer is left unfilled (and its pages
+ * untouched). */
 int conc__closure_new(const char *name, const void *in, size_t len,
                       conc_fn *fn, void **arg) {
-  if (!name || (!in && len))
+  if (!name)
     return CONC_EINVAL;
   conc_task_fn tf;
   int rc = conc_task_lookup(name, &tf);
@@ -382,7 +396,7 @@ int conc__closure_new(const char *name, const void *in, size_t len,
   pthread_mutex_unlock(&reg_mu);
   c->len = len;
   c->out = (conc_bytes){0};
-  if (len)
+  if (len && in)
     memcpy(c->in, in, len);
   *fn = closure_run;
   *arg = c;

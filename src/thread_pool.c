@@ -1060,7 +1060,7 @@ static void tp_stats(conc_executor *ex, conc_executor_stats *s) {
 
 static const conc__executor_vt tp_vt = {
     "thread pool", tp_submit, tp_shutdown, tp_free, tp_is_own_thread,
-    tp_stats,
+    tp_stats,      NULL,
 };
 
 void conc_thread_pool_options_init(conc_thread_pool_options *o) {
