@@ -173,6 +173,12 @@ say "sleeping coroutine is cancelled.  Channels, sockets and the crawler built"
 say "on them are still to come."
 show coro-hello
 
+heading "协程 and sockets: an echo server and its clients"
+say "conc_tcp_listen / conc_tcp_accept / conc_tcp_connect / conc_sock_read /"
+say "conc_sock_write_all: a server, a coroutine per connection and ten"
+say "clients on one thread, each waiting for its socket on the loop's epoll."
+show coro-echo
+
 echo
 if [ ${#failed[@]} -ne 0 ]; then
   echo "demo: FAILED: ${failed[*]}" >&2
