@@ -42,6 +42,12 @@ void conc__io_wait_end(conc__io *io);
  * the deadline (see conc_coro_wait_fd).  Checks cancellation first. */
 int conc__io_wait_fd(conc_coro *c, int fd, unsigned events, double deadline);
 
+/* Read hint for c's loop (see io.c): whether fd's last read came back
+ * short with no IN event since (then wait before reading), and setting
+ * that mark after a short read.  Loop thread. */
+bool conc__io_drained(conc_coro *c, int fd);
+void conc__io_set_drained(conc_coro *c, int fd);
+
 /* Await f from coroutine c until deadline.  With shield, cancellation
  * does not end the wait: it is remembered and the call returns
  * CONC_ECANCELED once f is done (f's result still in *result).  Returns

@@ -22,6 +22,14 @@
  * (timeout, cancel) clears its own slot when it runs.  A waiter that is no
  * longer parked (woken by its deadline, not yet run) is left alone.
  *
+ * Read hint.  After a short read (fewer bytes than asked) the socket is
+ * most likely empty, so tcp.c marks it `drained` and its next read waits
+ * for readiness first instead of trying a read that would fail with
+ * EAGAIN: a server then makes two syscalls per request (read, write) plus
+ * its share of epoll_wait.  Readiness is level-triggered, so waiting on an
+ * fd that does hold data returns on the next poll; any IN event clears the
+ * mark.  The mark only counts while IN is registered (the fd is pollable).
+ *
  * Callback timers: a binary min-heap on (deadline, sequence).  One poll
  * pass fires only timers armed before the pass began (sequence), so a
  * callback that re-arms with 0 runs on the next pass, not in a loop.
@@ -72,6 +80,7 @@ typedef struct fdrec {
   unsigned reg;       /* events registered with epoll (0: not registered) */
   unsigned watch_ev;  /* watched events (0: no watch) */
   conc_coro *rd, *wr; /* waiting coroutines */
+  bool drained;       /* a read came back short, no IN event since */
   conc_watch_fn cb;
   void *arg;
 } fdrec;
@@ -300,6 +309,22 @@ static int fd_need(conc__io *io, int fd) {
 
 /* ---- coroutine waits ------------------------------------------------ */
 
+bool conc__io_drained(conc_coro *c, int fd) {
+  conc__io *io = atomic_load_explicit(conc__loop_io_slot(conc__coro_loop(c)),
+                                      memory_order_acquire);
+  if (!io || (size_t)fd >= io->nfds)
+    return false;
+  const fdrec *r = &io->fds[fd];
+  return r->drained && (r->reg & CONC_POLL_IN);
+}
+
+void conc__io_set_drained(conc_coro *c, int fd) {
+  conc__io *io = atomic_load_explicit(conc__loop_io_slot(conc__coro_loop(c)),
+                                      memory_order_acquire);
+  if (io && (size_t)fd < io->nfds && (io->fds[fd].reg & CONC_POLL_IN))
+    io->fds[fd].drained = true;
+}
+
 void conc__io_wait_begin(conc__io *io) { io->waits++; }
 void conc__io_wait_end(conc__io *io) { io->waits--; }
 
@@ -429,6 +454,7 @@ static void fd_forget(conc__io *io, int fd) {
   fdrec *r = &io->fds[fd];
   conc_coro *rd = r->rd, *wr = r->wr;
   r->rd = r->wr = NULL;
+  r->drained = false;
   if (rd && conc__coro_parked(rd))
     conc__coro_unpark(rd, CONC_ECLOSED);
   if (wr && wr != rd && conc__coro_parked(wr))
@@ -746,6 +772,9 @@ static void dispatch(conc_loop *l, conc__io *io, const struct epoll_event *e,
                                  CONC_POLL_ERR | CONC_POLL_HUP);
     const unsigned eh = CONC_POLL_ERR | CONC_POLL_HUP;
     fdrec *r = &io->fds[fd];
+    if (ev & (CONC_POLL_IN | eh))
+      r->drained = false;
+    unsigned wanted = fd_wanted(r); /* before the slots are cleared */
     conc_coro *rd = r->rd, *wr = r->wr;
     if (rd && (ev & (CONC_POLL_IN | eh)) && conc__coro_parked(rd)) {
       unsigned mine = CONC_POLL_IN | eh | (wr == rd ? CONC_POLL_OUT : 0);
@@ -760,10 +789,13 @@ static void dispatch(conc_loop *l, conc__io *io, const struct epoll_event *e,
     }
     if (r->watch_ev && (ev & (r->watch_ev | eh)))
       r->cb(l, fd, ev & (r->watch_ev | eh), r->arg);
-    r = &io->fds[fd]; /* the callback may have grown the table */
-    unsigned want = fd_wanted(r);
-    if (ev & ~(want | (want ? eh : 0)))
-      fd_set_reg(io, fd, want); /* events nobody wants: shrink */
+    /* An event nobody wanted when it came: shrink the registration to
+     * what is wanted now.  (Waiters just woken keep theirs: they usually
+     * wait again soon, and then no epoll_ctl is needed.) */
+    if (ev & ~(wanted | (wanted ? eh : 0))) {
+      r = &io->fds[fd]; /* the callback may have grown the table */
+      fd_set_reg(io, fd, fd_wanted(r));
+    }
   }
   run_msgs(l, msgs, false);
 }

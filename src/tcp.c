@@ -4,7 +4,9 @@
  * Every fd is non-blocking.  An operation first makes its syscall (one
  * syscall when the socket is ready) and only on EAGAIN parks the coroutine
  * on the loop's poller (conc__io_wait_fd) until the fd is ready or the
- * call's deadline passes, then tries again.  The _exactly / _all variants
+ * call's deadline passes, then tries again.  Exception: a read after a
+ * short read waits first (io.c's read hint), since the socket is then
+ * most likely empty.  The _exactly / _all variants
  * share one deadline across their partial reads and writes.  Writes to
  * sockets use send(MSG_NOSIGNAL): a closed peer gives EPIPE, never SIGPIPE.
  *
@@ -279,9 +281,17 @@ int conc_sock_local_port(int fd, int *port) {
 
 static int read_until(conc_coro *c, int fd, void *buf, size_t len,
                       double deadline, size_t *n) {
+  if (len > 0 && conc__io_drained(c, fd)) {
+    /* Most likely empty: wait first (see io.c's read hint). */
+    int err = conc__io_wait_fd(c, fd, CONC_POLL_IN, deadline);
+    if (err < 0 && err != CONC_ENOTSUP)
+      return err;
+  }
   for (;;) {
     ssize_t r = read(fd, buf, len);
     if (r >= 0) {
+      if (r > 0 && (size_t)r < len)
+        conc__io_set_drained(c, fd);
       *n = (size_t)r;
       return 0;
     }

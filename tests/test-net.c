@@ -1126,6 +1126,136 @@ START_TEST(net_tcp_cancel) {
 }
 END_TEST
 
+/* ---- Unix sockets ---- */
+
+static char upath[64];
+static int unix_client(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int fd;
+  ck_assert_int_eq(conc_unix_connect(upath, 5, &fd), 0);
+  ck_assert_int_eq(conc_sock_write_all(fd, "unix", 4, 5, NULL), 0);
+  char back[4];
+  ck_assert_int_eq(conc_sock_read_exactly(fd, back, 4, 5, NULL), 0);
+  ck_assert_int_eq(memcmp(back, "unix", 4), 0);
+  ck_assert_int_eq(conc_sock_close(fd), 0);
+  /* Errors. */
+  ck_assert_int_eq(conc_unix_connect("/nonexistent/conc.sock", 1, &fd),
+                   CONC_ENOENT);
+  ck_assert_int_eq(conc_unix_connect(NULL, 1, &fd), CONC_EINVAL);
+  ck_assert_int_eq(conc_unix_connect(upath, NAN, &fd), CONC_EINVAL);
+  ck_assert_int_eq(conc_unix_connect(upath, 1, NULL), CONC_EINVAL);
+  /* A socket file nobody listens on any more. */
+  char stale[80];
+  snprintf(stale, sizeof stale, "%s.stale", upath);
+  int s;
+  ck_assert_int_eq(conc_unix_listen(stale, 1, &s), 0);
+  ck_assert_int_eq(conc_sock_close(s), 0);
+  ck_assert_int_eq(conc_unix_connect(stale, 1, &fd), CONC_ECONNREFUSED);
+  unlink(stale);
+  return 0;
+}
+
+/* A full backlog: connect retries until its deadline. */
+static int unix_backlog(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  char path[80];
+  snprintf(path, sizeof path, "%s.full", upath);
+  int l, fds[8], n = 0, fd;
+  ck_assert_int_eq(conc_unix_listen(path, 1, &l), 0);
+  int err;
+  while (n < 8 && (err = conc_unix_connect(path, 0, &fds[n])) == 0)
+    n++;
+  ck_assert_int_eq(err, CONC_ETIMEDOUT); /* full */
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_unix_connect(path, 0.03, &fd), CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.03);
+  for (int i = 0; i < n; i++)
+    conc_sock_close(fds[i]);
+  conc_sock_close(l);
+  unlink(path);
+  return 0;
+}
+
+START_TEST(net_unix) {
+  int fd;
+  snprintf(upath, sizeof upath, "/tmp/conc-net-%d.sock", (int)getpid());
+  unlink(upath);
+  ck_assert_int_eq(conc_unix_connect(upath, 0, &fd), CONC_EPERM);
+  ck_assert_int_eq(conc_unix_listen(upath, 4, &lfd), 0);
+  ck_assert_int_eq(conc_unix_listen(upath, 4, &fd), CONC_EADDRINUSE);
+  ck_assert_int_eq(conc_unix_listen(NULL, 4, &fd), CONC_EINVAL);
+  ck_assert_int_eq(conc_unix_listen("", 4, &fd), CONC_EINVAL);
+  ck_assert_int_eq(conc_unix_listen(upath, 4, NULL), CONC_EINVAL);
+  char longp[200];
+  memset(longp, 'a', sizeof longp - 1);
+  longp[sizeof longp - 1] = 0;
+  ck_assert_int_eq(conc_unix_listen(longp, 4, &fd), CONC_EINVAL);
+  ck_assert_int_eq(conc_unix_listen("/nonexistent/conc.sock", 4, &fd),
+                   CONC_ENOENT);
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_spawn(l, echo_server, (void *)1, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, unix_client, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, unix_backlog, NULL, NULL, NULL), 0);
+  run_destroy(l);
+  ck_assert_int_eq(conc_sock_close(lfd), 0);
+  unlink(upath);
+}
+END_TEST
+
+/* The read hint: after a short read the next read waits first; data that
+ * arrived meanwhile is still read (level-triggered readiness), also with a
+ * zero timeout. */
+static int sv_hint[2];
+static int hint_reader(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  char buf[16];
+  size_t n = 0;
+  ck_assert_int_eq(conc_sock_read(sv_hint[0], buf, sizeof buf, 5, &n), 0);
+  ck_assert_uint_eq(n, 3); /* short: marked drained */
+  phase = 1;
+  ck_assert_int_eq(conc_coro_yield(), 0); /* the writer adds 2 bytes */
+  ck_assert_int_eq(conc_sock_read(sv_hint[0], buf, sizeof buf, 5, &n), 0);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_int_eq(memcmp(buf, "de", 2), 0);
+  phase = 2;
+  ck_assert_int_eq(conc_coro_yield(), 0); /* one more byte */
+  ck_assert_int_eq(conc_sock_read(sv_hint[0], buf, sizeof buf, 0, &n), 0);
+  ck_assert_uint_eq(n, 1);
+  double t0 = conc_now(); /* drained and empty: times out */
+  ck_assert_int_eq(conc_sock_read(sv_hint[0], buf, sizeof buf, 0.02, &n),
+                   CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.02);
+  return 0;
+}
+static int hint_writer(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  ck_assert_int_eq(conc_coro_yield(), 0); /* the reader waits now */
+  ck_assert_int_eq(write(sv_hint[1], "abc", 3), 3);
+  while (phase != 1)
+    ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_int_eq(write(sv_hint[1], "de", 2), 2);
+  while (phase != 2)
+    ck_assert_int_eq(conc_coro_yield(), 0);
+  ck_assert_int_eq(write(sv_hint[1], "f", 1), 1);
+  return 0;
+}
+
+START_TEST(net_read_hint) {
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+                              sv_hint), 0);
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_spawn(l, hint_reader, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, hint_writer, NULL, NULL, NULL), 0);
+  run_destroy(l);
+  close(sv_hint[0]);
+  close(sv_hint[1]);
+}
+END_TEST
+
 /* ---- signals ---- */
 
 static int sig_waiter(void *arg, void **result) {
@@ -1287,6 +1417,68 @@ START_TEST(net_files) {
 }
 END_TEST
 
+/* ---- allocation failures ---- */
+
+static int oom_in_coro(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  /* The poller cannot be created. */
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_coro_wait_fd(pfd[0], CONC_POLL_IN, 1), CONC_ENOMEM);
+  conc_test_fail_alloc_after(0);
+  ck_assert_int_eq(conc_coro_wait_fd(pfd[0], CONC_POLL_IN, 0), CONC_ETIMEDOUT);
+  /* The fd table cannot grow. */
+  int hi = fcntl(pfd[0], F_DUPFD_CLOEXEC, 500);
+  ck_assert_int_ge(hi, 500);
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_coro_wait_fd(hi, CONC_POLL_IN, 1), CONC_ENOMEM);
+  conc_test_fail_alloc_after(0);
+  close(hi);
+  /* The future-await record. */
+  conc_future *f = NULL;
+  ck_assert_int_eq(conc_future_create(&f), 0);
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_coro_await_future(f, 1, NULL), CONC_ENOMEM);
+  conc_test_fail_alloc_after(0);
+  conc_future_release(f);
+  return 0;
+}
+
+START_TEST(net_out_of_memory) {
+  ck_assert_int_eq(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0);
+  conc_loop *l = new_loop();
+  /* The poller: its record, then its inbox. */
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_loop_ref(l), CONC_ENOMEM);
+  conc_test_fail_alloc_after(2);
+  ck_assert_int_eq(conc_loop_ref(l), CONC_ENOMEM);
+  conc_test_fail_alloc_after(0);
+  ck_assert_int_eq(conc_loop_ref(l), 0);
+  ck_assert_int_eq(conc_loop_unref(l), 0);
+  conc_future *f = NULL;
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_loop_spawn_threadsafe(l, add_one, NULL, &f),
+                   CONC_ENOMEM);
+  conc_loop_timer *t = NULL;
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_loop_timer_create(l, on_timer, NULL, &t), CONC_ENOMEM);
+  conc_test_fail_alloc_after(0);
+  ck_assert_int_eq(conc_loop_timer_create(l, on_timer, NULL, &t), 0);
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_loop_timer_start(t, 1), CONC_ENOMEM);
+  ck_assert(!conc_loop_timer_active(t));
+  conc_test_fail_alloc_after(1);
+  ck_assert_int_eq(conc_loop_watch(l, pfd[0], CONC_POLL_IN, on_other, NULL),
+                   CONC_ENOMEM);
+  conc_test_fail_alloc_after(0);
+  conc_loop_timer_destroy(t);
+  ck_assert_int_eq(conc_coro_spawn(l, oom_in_coro, NULL, NULL, NULL), 0);
+  run_destroy(l);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+END_TEST
+
 /* ---- error names of the network codes ---- */
 
 START_TEST(net_error_codes) {
@@ -1309,5 +1501,8 @@ CONC_TEST_MAIN("net", net_wait_fd_ready, net_wait_fd_misc,
                net_await_future_outlives_loop, net_run_in_executor,
                net_run_in_executor_cancel, net_run_in_default_executor,
                net_tcp_echo, net_tcp_connect_name, net_tcp_errors,
-               net_tcp_partial, net_tcp_cancel, net_signal, net_files,
+               net_tcp_partial, net_tcp_cancel, net_unix, net_read_hint,
+               net_signal,
+               net_files,
+               net_out_of_memory,
                net_error_codes)

@@ -229,9 +229,10 @@ CONC_EXTERN int conc_coro_run_in_executor(conc_executor *ex, conc_fn fn,
 CONC_EXTERN int conc_tcp_listen(const char *host, int port, int backlog,
                                 int *fd);
 
-/* Accept one connection on the listening socket lfd, waiting at most
- * timeout seconds.  *fd receives a non-blocking, close-on-exec socket with
- * TCP_NODELAY set (the caller closes it with conc_sock_close).  Returns 0,
+/* Accept one connection on the listening socket lfd (TCP, or any stream
+ * listener such as conc_unix_listen's), waiting at most timeout seconds.
+ * *fd receives a non-blocking, close-on-exec socket, with TCP_NODELAY set
+ * for TCP (the caller closes it with conc_sock_close).  Returns 0,
  * CONC_ETIMEDOUT, CONC_ECANCELED, CONC_ECLOSED (lfd closed by
  * conc_sock_close meanwhile), CONC_EINVAL, CONC_EBADF, another -errno
  * (CONC_ENOMEM, -EMFILE), CONC_EPERM outside a coroutine.  Coroutine only;
@@ -253,6 +254,26 @@ CONC_EXTERN int conc_tcp_connect(const char *host, int port, double timeout,
 /* The local port of socket fd in *port.  Returns 0, CONC_EINVAL or
  * -errno (CONC_EBADF).  Any thread. */
 CONC_EXTERN int conc_sock_local_port(int fd, int *port);
+
+/* ---- Unix-domain stream sockets -------------------------------------- */
+
+/* Listen on the Unix socket path (a filesystem path, shorter than 108
+ * bytes) with the given backlog (<= 0: SOMAXCONN).  The socket file is
+ * created; remove it (unlink) when done, and before listening again on the
+ * same path.  *fd receives a non-blocking, close-on-exec socket; accept
+ * on it with conc_tcp_accept (which accepts on any stream listener) and
+ * close it with conc_sock_close.  Returns 0, CONC_EINVAL (NULL or empty
+ * path, too long, NULL fd), CONC_EADDRINUSE (the path exists), other
+ * -errno (CONC_ENOENT: no such directory).  Any thread; never blocks. */
+CONC_EXTERN int conc_unix_listen(const char *path, int backlog, int *fd);
+
+/* Connect to the Unix socket at path within timeout seconds (a full
+ * backlog is retried until then).  *fd receives a non-blocking,
+ * close-on-exec socket.  Returns 0, CONC_ENOENT (no such socket),
+ * CONC_ECONNREFUSED (nobody listens there), CONC_ETIMEDOUT,
+ * CONC_ECANCELED, CONC_EINVAL, other -errno, CONC_EPERM outside a
+ * coroutine.  Coroutine only; parks. */
+CONC_EXTERN int conc_unix_connect(const char *path, double timeout, int *fd);
 
 /* ---- reading and writing (sockets, pipes, any pollable fd) ---------- */
 
