@@ -1479,6 +1479,80 @@ START_TEST(net_out_of_memory) {
 }
 END_TEST
 
+/* A remote spawn whose coroutine cannot be allocated: the future fails
+ * with CONC_ETASK, detail CONC_ENOMEM. */
+static int remote_spawn_oom(void *arg, void **result) {
+  (void)result;
+  conc_loop *l = arg;
+  ck_assert_int_eq(conc_coro_sleep(0.001), 0); /* the timer heap exists */
+  conc_future *f = NULL;
+  ck_assert_int_eq(conc_loop_spawn_threadsafe(l, add_one, NULL, &f), 0);
+  conc_test_fail_alloc_after(1); /* the coroutine's record */
+  ck_assert_int_eq(conc_coro_sleep(0.01), 0);
+  conc_test_fail_alloc_after(0);
+  ck_assert(conc_future_done(f));
+  int detail = 0;
+  ck_assert_int_eq(conc_future_error(f, &detail, NULL), CONC_ETASK);
+  ck_assert_int_eq(detail, CONC_ENOMEM);
+  conc_future_release(f);
+  return 0;
+}
+
+START_TEST(net_spawn_threadsafe_oom) {
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_spawn(l, remote_spawn_oom, l, NULL, NULL), 0);
+  run_destroy(l);
+}
+END_TEST
+
+/* Timeouts and cancellation of writes and connects. */
+static int write_timeout(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int sv[2];
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  size_t big = 16u << 20, n = 0;
+  char *p = calloc(1, big);
+  ck_assert_ptr_nonnull(p);
+  double t0 = conc_now();
+  /* Nobody reads: the buffer fills and the rest times out. */
+  ck_assert_int_eq(conc_sock_write_all(sv[0], p, big, 0.03, &n),
+                   CONC_ETIMEDOUT);
+  ck_assert(conc_now() - t0 >= 0.03);
+  ck_assert_uint_gt(n, 0);
+  ck_assert_uint_lt(n, big);
+  ck_assert_int_eq(conc_sock_write(sv[0], p, big, 0.01, &n), CONC_ETIMEDOUT);
+  ck_assert_uint_eq(n, 0);
+  free(p);
+  close(sv[0]);
+  close(sv[1]);
+  /* A connect to a listener whose accept queue is full times out (the
+   * kernel drops the SYN). */
+  int full, fport, fds[16], nfd = 0, err = 0, fd;
+  ck_assert_int_eq(conc_tcp_listen("127.0.0.1", 0, 1, &full), 0);
+  ck_assert_int_eq(conc_sock_local_port(full, &fport), 0);
+  while (nfd < 16 &&
+         (err = conc_tcp_connect("127.0.0.1", fport, 0.05, &fds[nfd])) == 0)
+    nfd++;
+  ck_assert_int_eq(err, CONC_ETIMEDOUT);
+  for (int i = 0; i < nfd; i++)
+    conc_sock_close(fds[i]);
+  conc_sock_close(full);
+  /* Cancelled before the connect. */
+  ck_assert_int_eq(conc_coro_cancel(conc_coro_self()), 0);
+  ck_assert_int_eq(conc_tcp_connect("127.0.0.1", port, 1, &fd),
+                   CONC_ECANCELED);
+  return 0;
+}
+
+START_TEST(net_timeouts) {
+  conc_loop *l = new_loop();
+  port = 9; /* not reached: the connect is cancelled first */
+  ck_assert_int_eq(conc_coro_spawn(l, write_timeout, NULL, NULL, NULL), 0);
+  run_destroy(l);
+}
+END_TEST
+
 /* ---- error names of the network codes ---- */
 
 START_TEST(net_error_codes) {
@@ -1504,5 +1578,5 @@ CONC_TEST_MAIN("net", net_wait_fd_ready, net_wait_fd_misc,
                net_tcp_partial, net_tcp_cancel, net_unix, net_read_hint,
                net_signal,
                net_files,
-               net_out_of_memory,
+               net_out_of_memory, net_spawn_threadsafe_oom, net_timeouts,
                net_error_codes)
