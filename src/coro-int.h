@@ -61,7 +61,8 @@ conc_loop *conc__coro_loop(const conc_coro *c);
  *   conc_loop_ref holds unless closing); once a poller exists the loop
  *   also sleeps in it for coroutine deadlines, so that messages from other
  *   threads wake it;
- * held: conc_loop_ref holds keep the loop running (false while closing);
+ * held: conc_loop_ref holds or queued cross-thread messages keep the loop
+ *   running with no coroutine left (false while closing);
  * poll: wait for events until deadline (-INFINITY: do not wait, INFINITY:
  *   no limit; the poller's own timers shorten it) and handle them: wake
  *   fd waiters, run watch and timer callbacks, run cross-thread messages;

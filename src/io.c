@@ -717,13 +717,19 @@ int conc_loop_spawn_threadsafe(conc_loop *l, conc_coro_fn fn, void *arg,
 /* ---- the scheduler's hooks ------------------------------------------ */
 
 bool conc__io_held(conc__io *io, bool closing) {
-  return !closing && atomic_load_explicit(&io->holds, memory_order_relaxed) > 0;
+  /* Queued messages count too: a loop run with nothing but a pending
+   * cross-thread spawn starts that coroutine before it returns. */
+  return !closing &&
+         (atomic_load_explicit(&io->holds, memory_order_relaxed) > 0 ||
+          atomic_load_explicit(&io->remote->signalled, memory_order_relaxed));
 }
 
 bool conc__io_busy(conc__io *io, bool closing) {
   return io->waits > 0 || io->watches > 0 || io->heap_len > 0 ||
          conc__io_held(io, closing) ||
          atomic_load_explicit(&io->remote->signalled, memory_order_relaxed);
+  /* (signalled is repeated for the closing case: wake-ups of coroutines
+   * being drained must still be delivered.) */
 }
 
 int conc__io_can_destroy(conc__io *io) {

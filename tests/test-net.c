@@ -566,6 +566,15 @@ START_TEST(net_spawn_threadsafe_destroyed) {
   ck_assert_int_eq(conc_future_result(f, 0, NULL), CONC_ECANCELED);
   ck_assert(conc_future_cancelled(f));
   conc_future_release(f);
+  /* Posted from the loop's thread before run: run starts it even with no
+   * other coroutine. */
+  l = new_loop();
+  ck_assert_int_eq(conc_loop_spawn_threadsafe(l, add_one, (void *)1, &f), 0);
+  run_destroy(l);
+  void *r = NULL;
+  ck_assert_int_eq(conc_future_result(f, 0, &r), 0);
+  ck_assert_ptr_eq(r, (void *)2);
+  conc_future_release(f);
   /* Cancelled by the caller before it started: never runs (the sleeper
    * keeps the loop polling meanwhile). */
   l = new_loop();

@@ -181,7 +181,8 @@ CONC_EXTERN int conc_loop_unref(conc_loop *loop);
 
 /* run_coroutine_threadsafe: start fn(arg, &result) as a coroutine on loop
  * from any thread (the loop's own included).  It starts when the loop
- * next polls (the loop must be running, or run later, for it to start).
+ * next polls: at once if the loop runs, else when conc_loop_run is next
+ * called (run does not return before starting it).
  * *out receives a future for the caller to release
  * (conc_future_release); its outcome is 0 with fn's result, CONC_ETASK
  * with fn's own error code as detail (conc_future_error) when fn returned
