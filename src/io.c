@@ -442,7 +442,12 @@ int conc_loop_unwatch(conc_loop *l, int fd) {
   r->cb = NULL;
   r->arg = NULL;
   io->watches--;
-  /* Shrink the registration lazily (on its next unwanted event). */
+  /* With nobody else on the fd, drop the registration now: callers such
+   * as libcurl close the fd right after removing the watch, and a stale
+   * registration would hide a new fd of the same number from epoll.  (A
+   * waiting coroutine keeps its part; the rest shrinks lazily.) */
+  if (fd_wanted(r) == 0)
+    fd_set_reg(io, fd, 0);
   return 0;
 }
 

@@ -299,6 +299,48 @@ START_TEST(net_watch) {
 }
 END_TEST
 
+/* libcurl's order: remove the watch, then close the fd itself (plain
+ * close); a new fd that gets the same number and is watched for the same
+ * event must still be seen. */
+static int reuse_calls;
+static void on_reused(conc_loop *l, int fd, unsigned ev, void *arg) {
+  (void)arg;
+  ck_assert(ev & CONC_POLL_IN);
+  reuse_calls++;
+  ck_assert_int_eq(conc_loop_unwatch(l, fd), 0);
+  conc_coro_event_set(&watch_done);
+}
+
+static int reuse_driver(void *arg, void **result) {
+  (void)result;
+  conc_loop *l = arg;
+  for (int round = 0; round < 2; round++) {
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    if (round == 1)
+      ck_assert_int_eq(p[0], pfd[0]); /* the number was reused */
+    conc_coro_event_clear(&watch_done);
+    ck_assert_int_eq(conc_loop_watch(l, p[0], CONC_POLL_IN, on_reused, NULL),
+                     0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(conc_coro_event_wait(&watch_done, 10), 0);
+    ck_assert_int_eq(reuse_calls, round + 1);
+    pfd[0] = p[0];
+    close(p[0]); /* plain close, as libcurl does */
+    close(p[1]);
+  }
+  return 0;
+}
+
+START_TEST(net_watch_fd_reuse) {
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_event_init(&watch_done), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, reuse_driver, l, NULL, NULL), 0);
+  run_destroy(l);
+  conc_coro_event_destroy(&watch_done);
+}
+END_TEST
+
 /* A watch alone does not keep the loop running; a watch on a writable fd
  * runs while a coroutine sleeps. */
 static int out_calls;
@@ -1577,7 +1619,8 @@ END_TEST
 
 CONC_TEST_MAIN("net", net_wait_fd_ready, net_wait_fd_misc,
                net_wait_fd_cancel_close, net_destroy_cancels_fd_wait,
-               net_watch, net_watch_writable, net_timer, net_spawn_threadsafe,
+               net_watch, net_watch_fd_reuse, net_watch_writable, net_timer,
+               net_spawn_threadsafe,
                net_loop_ref_run_forever, net_spawn_threadsafe_destroyed,
                net_spawn_threadsafe_sleeping_loop,
                net_await_future, net_await_future_errors,
