@@ -116,13 +116,19 @@ int conc__await_future(conc_coro *c, conc_future *f, double deadline,
   return cancelled ? CONC_ECANCELED : err;
 }
 
-int conc_coro_await_future(conc_future *f, double timeout, void **result) {
+int conc_coro_await_future_until(conc_future *f, double deadline,
+                                 void **result) {
   conc_coro *c = conc__coro_current();
   if (!c)
     return CONC_EPERM;
-  if (!f || isnan(timeout))
+  if (!f || isnan(deadline))
     return CONC_EINVAL;
-  return conc__await_future(c, f, conc__deadline(timeout), false, result);
+  return conc__await_future(c, f, deadline, false, result);
+}
+
+int conc_coro_await_future(conc_future *f, double timeout, void **result) {
+  return conc_coro_await_future_until(f, conc__timeout_deadline(timeout),
+                                      result);
 }
 
 int conc_coro_run_in_executor(conc_executor *ex, conc_fn fn, void *arg,

@@ -7,6 +7,12 @@
 #include "coro-int.h"
 #include "conc/net.h"
 
+/* A relative timeout as a deadline for the _until calls; NaN stays NaN
+ * (conc__deadline maps it to INFINITY), so that both report CONC_EINVAL. */
+static inline double conc__timeout_deadline(double timeout) {
+  return isnan(timeout) ? timeout : conc__deadline(timeout);
+}
+
 /* A message for a loop's thread, posted from any thread.  run is called
  * on the loop's thread with dropped false, or, when the loop is destroyed
  * before it got to it, with dropped true (then it must only release what
@@ -41,6 +47,12 @@ void conc__io_wait_end(conc__io *io);
 /* Park the running coroutine c until fd is ready for events (IN/OUT) or
  * the deadline (see conc_coro_wait_fd).  Checks cancellation first. */
 int conc__io_wait_fd(conc_coro *c, int fd, unsigned events, double deadline);
+
+/* conc just created fd (socket, accept, signalfd): forget any stale
+ * registration of an earlier fd of that number on the calling thread's
+ * loop (closed with plain close(2), epoll dropped it; the table did not
+ * know).  Any thread; does nothing off a loop. */
+void conc__io_fd_new(int fd);
 
 /* Read hint for c's loop (see io.c): whether fd's last read came back
  * short with no IN event since (then wait before reading), and setting

@@ -378,14 +378,18 @@ int conc__io_wait_fd(conc_coro *c, int fd, unsigned events, double deadline) {
   return err;
 }
 
-int conc_coro_wait_fd(int fd, unsigned events, double timeout) {
+int conc_coro_wait_fd_until(int fd, unsigned events, double deadline) {
   conc_coro *c = conc__coro_current();
   if (!c)
     return CONC_EPERM;
   events &= CONC_POLL_IN | CONC_POLL_OUT;
-  if (fd < 0 || events == 0 || isnan(timeout))
+  if (fd < 0 || events == 0 || isnan(deadline))
     return CONC_EINVAL;
-  return conc__io_wait_fd(c, fd, events, conc__deadline(timeout));
+  return conc__io_wait_fd(c, fd, events, deadline);
+}
+
+int conc_coro_wait_fd(int fd, unsigned events, double timeout) {
+  return conc_coro_wait_fd_until(fd, events, conc__timeout_deadline(timeout));
 }
 
 /* ---- watches -------------------------------------------------------- */
@@ -469,6 +473,20 @@ static void fd_forget(conc__io *io, int fd) {
   r->watch_ev = 0;
   r->cb = NULL;
   fd_set_reg(io, fd, 0);
+}
+
+void conc__io_fd_new(int fd) {
+  conc_loop *l = conc__loop_current();
+  if (!l || fd < 0)
+    return;
+  conc__io *io =
+      atomic_load_explicit(conc__loop_io_slot(l), memory_order_acquire);
+  if (!io || (size_t)fd >= io->nfds)
+    return;
+  /* A new file cannot be registered yet: whatever the table says comes
+   * from an fd of the same number closed behind conc's back. */
+  io->fds[fd].reg = 0;
+  io->fds[fd].drained = false;
 }
 
 int conc_sock_close(int fd) {

@@ -22,12 +22,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int conc_coro_wait_signal(const int *signals, size_t n, double timeout,
+int conc_coro_wait_signal_until(const int *signals, size_t n, double deadline,
                           int *signo) {
   conc_coro *c = conc__coro_current();
   if (!c)
     return CONC_EPERM;
-  if (!signals || n == 0 || !signo || isnan(timeout))
+  if (!signals || n == 0 || !signo || isnan(deadline))
     return CONC_EINVAL;
   sigset_t sset;
   sigset_t *set = &sset;
@@ -36,7 +36,6 @@ int conc_coro_wait_signal(const int *signals, size_t n, double timeout,
     if (signals[i] == SIGKILL || signals[i] == SIGSTOP ||
         sigaddset(set, signals[i]) != 0)
       return CONC_EINVAL;
-  double deadline = conc__deadline(timeout);
   int err = conc__coro_take_cancel(c);
   if (err)
     return err;
@@ -46,6 +45,7 @@ int conc_coro_wait_signal(const int *signals, size_t n, double timeout,
   int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sfd < 0)
     return -errno;
+  conc__io_fd_new(sfd);
   for (;;) {
     struct signalfd_siginfo si;
     ssize_t r = read(sfd, &si, sizeof si);
@@ -66,6 +66,12 @@ int conc_coro_wait_signal(const int *signals, size_t n, double timeout,
   }
   conc_sock_close(sfd);
   return err;
+}
+
+int conc_coro_wait_signal(const int *signals, size_t n, double timeout,
+                          int *signo) {
+  return conc_coro_wait_signal_until(signals, n,
+                                     conc__timeout_deadline(timeout), signo);
 }
 
 /* ---- files ---------------------------------------------------------- */

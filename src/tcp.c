@@ -165,6 +165,7 @@ int conc_tcp_listen(const char *host, int port, int backlog, int *fd) {
       err = -errno;
       continue;
     }
+    conc__io_fd_new(s);
     int one = 1;
     (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(s, a->ai_addr, a->ai_addrlen) == 0 &&
@@ -180,17 +181,17 @@ int conc_tcp_listen(const char *host, int port, int backlog, int *fd) {
   return err;
 }
 
-int conc_tcp_accept(int lfd, double timeout, int *fd) {
+int conc_tcp_accept_until(int lfd, double deadline, int *fd) {
   int err;
   conc_coro *c = self(&err);
   if (!c)
     return err;
-  if (lfd < 0 || !fd || isnan(timeout))
+  if (lfd < 0 || !fd || isnan(deadline))
     return CONC_EINVAL;
-  double deadline = conc__deadline(timeout);
   for (;;) {
     int s = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (s >= 0) {
+      conc__io_fd_new(s);
       set_nodelay(s);
       *fd = s;
       return 0;
@@ -205,6 +206,10 @@ int conc_tcp_accept(int lfd, double timeout, int *fd) {
   }
 }
 
+int conc_tcp_accept(int lfd, double timeout, int *fd) {
+  return conc_tcp_accept_until(lfd, conc__timeout_deadline(timeout), fd);
+}
+
 /* Connect one address; 0 with *fd, or an error. */
 static int connect_one(conc_coro *c, const struct addrinfo *a, double deadline,
                        int *fd) {
@@ -212,6 +217,7 @@ static int connect_one(conc_coro *c, const struct addrinfo *a, double deadline,
                  a->ai_protocol);
   if (s < 0)
     return -errno;
+  conc__io_fd_new(s);
   int err = 0;
   if (connect(s, a->ai_addr, a->ai_addrlen) != 0) {
     if (errno != EINPROGRESS) {
@@ -236,14 +242,14 @@ static int connect_one(conc_coro *c, const struct addrinfo *a, double deadline,
   return 0;
 }
 
-int conc_tcp_connect(const char *host, int port, double timeout, int *fd) {
+int conc_tcp_connect_until(const char *host, int port, double deadline,
+                           int *fd) {
   int err;
   conc_coro *c = self(&err);
   if (!c)
     return err;
-  if (!host || !fd || port <= 0 || port > 65535 || isnan(timeout))
+  if (!host || !fd || port <= 0 || port > 65535 || isnan(deadline))
     return CONC_EINVAL;
-  double deadline = conc__deadline(timeout);
   err = conc__coro_take_cancel(c);
   if (err)
     return err;
@@ -259,6 +265,11 @@ int conc_tcp_connect(const char *host, int port, double timeout, int *fd) {
   }
   freeaddrinfo(res);
   return err;
+}
+
+int conc_tcp_connect(const char *host, int port, double timeout, int *fd) {
+  return conc_tcp_connect_until(host, port, conc__timeout_deadline(timeout),
+                                fd);
 }
 
 int conc_sock_local_port(int fd, int *port) {
@@ -325,26 +336,30 @@ static int write_until(conc_coro *c, int fd, const void *buf, size_t len,
   }
 }
 
-int conc_sock_read(int fd, void *buf, size_t len, double timeout, size_t *n) {
+int conc_sock_read_until(int fd, void *buf, size_t len, double deadline,
+                         size_t *n) {
   int err;
   conc_coro *c = self(&err);
   if (!c)
     return err;
-  if (fd < 0 || (!buf && len > 0) || !n || isnan(timeout))
+  if (fd < 0 || (!buf && len > 0) || !n || isnan(deadline))
     return CONC_EINVAL;
   *n = 0;
-  return read_until(c, fd, buf, len, conc__deadline(timeout), n);
+  return read_until(c, fd, buf, len, deadline, n);
 }
 
-int conc_sock_read_exactly(int fd, void *buf, size_t len, double timeout,
+int conc_sock_read(int fd, void *buf, size_t len, double timeout, size_t *n) {
+  return conc_sock_read_until(fd, buf, len, conc__timeout_deadline(timeout), n);
+}
+
+int conc_sock_read_exactly_until(int fd, void *buf, size_t len, double deadline,
                            size_t *n) {
   int err;
   conc_coro *c = self(&err);
   if (!c)
     return err;
-  if (fd < 0 || (!buf && len > 0) || isnan(timeout))
+  if (fd < 0 || (!buf && len > 0) || isnan(deadline))
     return CONC_EINVAL;
-  double deadline = conc__deadline(timeout);
   size_t done = 0;
   err = 0;
   while (done < len) {
@@ -363,29 +378,40 @@ int conc_sock_read_exactly(int fd, void *buf, size_t len, double timeout,
   return err;
 }
 
-int conc_sock_write(int fd, const void *buf, size_t len, double timeout,
+int conc_sock_read_exactly(int fd, void *buf, size_t len, double timeout,
+                           size_t *n) {
+  return conc_sock_read_exactly_until(fd, buf, len,
+                                      conc__timeout_deadline(timeout), n);
+}
+
+int conc_sock_write_until(int fd, const void *buf, size_t len, double deadline,
                     size_t *n) {
   int err;
   conc_coro *c = self(&err);
   if (!c)
     return err;
-  if (fd < 0 || (!buf && len > 0) || !n || isnan(timeout))
+  if (fd < 0 || (!buf && len > 0) || !n || isnan(deadline))
     return CONC_EINVAL;
   *n = 0;
   if (len == 0)
     return 0;
-  return write_until(c, fd, buf, len, conc__deadline(timeout), n);
+  return write_until(c, fd, buf, len, deadline, n);
 }
 
-int conc_sock_write_all(int fd, const void *buf, size_t len, double timeout,
-                        size_t *n) {
+int conc_sock_write(int fd, const void *buf, size_t len, double timeout,
+                    size_t *n) {
+  return conc_sock_write_until(fd, buf, len, conc__timeout_deadline(timeout),
+                               n);
+}
+
+int conc_sock_write_all_until(int fd, const void *buf, size_t len,
+                              double deadline, size_t *n) {
   int err;
   conc_coro *c = self(&err);
   if (!c)
     return err;
-  if (fd < 0 || (!buf && len > 0) || isnan(timeout))
+  if (fd < 0 || (!buf && len > 0) || isnan(deadline))
     return CONC_EINVAL;
-  double deadline = conc__deadline(timeout);
   size_t done = 0;
   err = 0;
   while (done < len) {
@@ -399,6 +425,12 @@ int conc_sock_write_all(int fd, const void *buf, size_t len, double timeout,
   if (n)
     *n = done;
   return err;
+}
+
+int conc_sock_write_all(int fd, const void *buf, size_t len, double timeout,
+                        size_t *n) {
+  return conc_sock_write_all_until(fd, buf, len,
+                                   conc__timeout_deadline(timeout), n);
 }
 
 int conc_sock_shutdown(int fd, int how) {

@@ -41,6 +41,7 @@ int conc_unix_listen(const char *path, int backlog, int *fd) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0)
     return -errno;
+  conc__io_fd_new(s);
   if (bind(s, (struct sockaddr *)&a, len) != 0 ||
       listen(s, backlog > 0 ? backlog : SOMAXCONN) != 0) {
     err = -errno;
@@ -51,24 +52,24 @@ int conc_unix_listen(const char *path, int backlog, int *fd) {
   return 0;
 }
 
-int conc_unix_connect(const char *path, double timeout, int *fd) {
+int conc_unix_connect_until(const char *path, double deadline, int *fd) {
   conc_coro *c = conc__coro_current();
   if (!c)
     return CONC_EPERM;
   struct sockaddr_un a;
   socklen_t len;
-  if (!fd || isnan(timeout))
+  if (!fd || isnan(deadline))
     return CONC_EINVAL;
   int err = unix_addr(path, &a, &len);
   if (err)
     return err;
-  double deadline = conc__deadline(timeout);
   err = conc__coro_take_cancel(c);
   if (err)
     return err;
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0)
     return -errno;
+  conc__io_fd_new(s);
   double pause = 0.001;
   for (;;) {
     if (connect(s, (struct sockaddr *)&a, len) == 0) {
@@ -94,4 +95,8 @@ int conc_unix_connect(const char *path, double timeout, int *fd) {
   }
   close(s);
   return err;
+}
+
+int conc_unix_connect(const char *path, double timeout, int *fd) {
+  return conc_unix_connect_until(path, conc__timeout_deadline(timeout), fd);
 }

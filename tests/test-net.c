@@ -1604,6 +1604,81 @@ START_TEST(net_timeouts) {
 }
 END_TEST
 
+/* ---- the _until twins (absolute deadlines) ---- */
+
+static int until_calls(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  double past = conc_now() - 1, soon = conc_now() + 5;
+  int sv[2], fd, s;
+  char buf[4];
+  size_t n;
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  ck_assert_int_eq(conc_coro_wait_fd_until(sv[0], CONC_POLL_IN, past),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_coro_wait_fd_until(sv[0], CONC_POLL_OUT, soon),
+                   CONC_POLL_OUT);
+  ck_assert_int_eq(conc_coro_wait_fd_until(sv[0], CONC_POLL_IN, NAN),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_sock_read_until(sv[0], buf, 4, past, &n),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_sock_read_exactly_until(sv[0], buf, 4, past, &n),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_sock_write_until(sv[1], "ab", 2, past, &n), 0);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_int_eq(conc_sock_write_all_until(sv[1], "cd", 2, past, &n), 0);
+  ck_assert_int_eq(conc_sock_read_exactly_until(sv[0], buf, 4, soon, &n), 0);
+  ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
+  ck_assert_int_eq(conc_sock_read_until(sv[0], buf, 4, NAN, &n), CONC_EINVAL);
+  /* Plain close behind conc's back: the sockets conc creates next reuse
+   * these numbers and must not inherit their stale registrations. */
+  close(sv[0]);
+  close(sv[1]);
+  ck_assert_int_eq(conc_tcp_accept_until(lfd, past, &s), CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_tcp_connect_until("127.0.0.1", port, NAN, &fd),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_tcp_connect_until("127.0.0.1", port, soon, &fd), 0);
+  ck_assert_int_eq(conc_tcp_accept_until(lfd, soon, &s), 0);
+  conc_sock_close(fd);
+  conc_sock_close(s);
+  ck_assert_int_eq(conc_unix_connect_until(upath, NAN, &fd), CONC_EINVAL);
+  ck_assert_int_eq(conc_unix_connect_until(upath, soon, &fd), 0);
+  conc_sock_close(fd);
+  int sigs[] = {SIGUSR1};
+  int signo;
+  ck_assert_int_eq(conc_coro_wait_signal_until(sigs, 1, past, &signo),
+                   CONC_ETIMEDOUT);
+  conc_future *f = NULL;
+  ck_assert_int_eq(conc_future_create(&f), 0);
+  ck_assert_int_eq(conc_coro_await_future_until(f, past, NULL),
+                   CONC_ETIMEDOUT);
+  ck_assert_int_eq(conc_coro_await_future_until(f, NAN, NULL), CONC_EINVAL);
+  conc_future_release(f);
+  return 0;
+}
+
+START_TEST(net_until) {
+  ck_assert_int_eq(conc_tcp_listen("127.0.0.1", 0, 4, &lfd), 0);
+  ck_assert_int_eq(conc_sock_local_port(lfd, &port), 0);
+  snprintf(upath, sizeof upath, "/tmp/conc-net-until-%d.sock", (int)getpid());
+  unlink(upath);
+  int ul;
+  ck_assert_int_eq(conc_unix_listen(upath, 4, &ul), 0);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+  int fd;
+  ck_assert_int_eq(conc_tcp_accept_until(lfd, 0, &fd), CONC_EPERM);
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_coro_spawn(l, until_calls, NULL, NULL, NULL), 0);
+  run_destroy(l);
+  conc_sock_close(lfd);
+  conc_sock_close(ul);
+  unlink(upath);
+}
+END_TEST
+
 /* ---- error names of the network codes ---- */
 
 START_TEST(net_error_codes) {
@@ -1631,4 +1706,5 @@ CONC_TEST_MAIN("net", net_wait_fd_ready, net_wait_fd_misc,
                net_signal,
                net_files,
                net_out_of_memory, net_spawn_threadsafe_oom, net_timeouts,
+               net_until,
                net_error_codes)

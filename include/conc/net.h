@@ -47,9 +47,9 @@
  *     curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &still);
  *     check_done(multi);
  *   }
- *   static int timer_cb(CURLM *m, long ms, void *u) {   // CURLMOPT_TIMERFUNCTION
- *     return ms < 0 ? conc_loop_timer_stop(timer)
- *                   : conc_loop_timer_start(timer, ms / 1000.0);
+ *   static int timer_cb(CURLM *m, long ms, void *u) {   //
+ * CURLMOPT_TIMERFUNCTION return ms < 0 ? conc_loop_timer_stop(timer) :
+ * conc_loop_timer_start(timer, ms / 1000.0);
  *   }
  *   ... conc_loop_timer_create(loop, on_timer, NULL, &timer);
  *   ... curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
@@ -66,14 +66,17 @@
  * closes.  Close a watched or waited-on fd only through conc_sock_close
  * (or after conc_loop_unwatch with no coroutine waiting on it): the
  * loop's table is keyed by fd number, and epoll keeps a registration
- * alive while a dup of the fd exists.
+ * alive while a dup of the fd exists.  (Sockets that conc creates itself
+ * are safe either way: creating one resets its number's record.)
  *
  * Threads: "coroutine only" calls return CONC_EPERM outside a coroutine;
  * "loop thread only" calls return CONC_EPERM from another thread.
  * Errors: 0 or a negative code; operating-system failures are -errno (the
  * common ones have names in conc/error.h: CONC_ECONNREFUSED,
  * CONC_ECONNRESET, CONC_EPIPE, CONC_EADDRINUSE, CONC_EBADF).
- * Time: relative timeouts in seconds (negative waits forever, 0 polls).
+ * Time: relative timeouts in seconds (negative waits forever, 0 polls);
+ * each blocking call has an _until twin that takes an absolute deadline on
+ * conc_now() instead (for a budget shared by several calls).
  */
 #ifndef CONC_NET_H
 #define CONC_NET_H
@@ -110,6 +113,10 @@ extern "C" {
  * CONC_EBADF, CONC_ENOMEM, CONC_EPERM outside a coroutine.  Coroutine only;
  * parks. */
 CONC_EXTERN int conc_coro_wait_fd(int fd, unsigned events, double timeout);
+/* As conc_coro_wait_fd, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_coro_wait_fd_until(int fd, unsigned events,
+                                        double deadline);
 
 /* ---- callback watches and timers (libcurl multi-socket) ------------ */
 
@@ -205,6 +212,10 @@ CONC_EXTERN int conc_loop_spawn_threadsafe(conc_loop *loop, conc_coro_fn fn,
  * Coroutine only; parks. */
 CONC_EXTERN int conc_coro_await_future(conc_future *f, double timeout,
                                        void **result);
+/* As conc_coro_await_future, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_coro_await_future_until(conc_future *f, double deadline,
+                                             void **result);
 
 /* asyncio.to_thread / run_in_executor: run fn(arg) on ex (NULL: the
  * default executor, conc_executor_default) and await its result without
@@ -239,6 +250,9 @@ CONC_EXTERN int conc_tcp_listen(const char *host, int port, int backlog,
  * (CONC_ENOMEM, -EMFILE), CONC_EPERM outside a coroutine.  Coroutine only;
  * parks. */
 CONC_EXTERN int conc_tcp_accept(int lfd, double timeout, int *fd);
+/* As conc_tcp_accept, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_tcp_accept_until(int lfd, double deadline, int *fd);
 
 /* Connect to host:port within timeout seconds (for name resolution and
  * connection together).  A host name is resolved by getaddrinfo on the
@@ -251,6 +265,10 @@ CONC_EXTERN int conc_tcp_accept(int lfd, double timeout, int *fd);
  * a coroutine.  Coroutine only; parks. */
 CONC_EXTERN int conc_tcp_connect(const char *host, int port, double timeout,
                                  int *fd);
+/* As conc_tcp_connect, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_tcp_connect_until(const char *host, int port,
+                                       double deadline, int *fd);
 
 /* The local port of socket fd in *port.  Returns 0, CONC_EINVAL or
  * -errno (CONC_EBADF).  Any thread. */
@@ -275,6 +293,10 @@ CONC_EXTERN int conc_unix_listen(const char *path, int backlog, int *fd);
  * CONC_ECANCELED, CONC_EINVAL, other -errno, CONC_EPERM outside a
  * coroutine.  Coroutine only; parks. */
 CONC_EXTERN int conc_unix_connect(const char *path, double timeout, int *fd);
+/* As conc_unix_connect, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_unix_connect_until(const char *path, double deadline,
+                                        int *fd);
 
 /* ---- reading and writing (sockets, pipes, any pollable fd) ---------- */
 
@@ -287,6 +309,10 @@ CONC_EXTERN int conc_unix_connect(const char *path, double timeout, int *fd);
  * CONC_EPERM outside a coroutine.  Coroutine only; parks. */
 CONC_EXTERN int conc_sock_read(int fd, void *buf, size_t len, double timeout,
                                size_t *n);
+/* As conc_sock_read, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_sock_read_until(int fd, void *buf, size_t len,
+                                     double deadline, size_t *n);
 
 /* Read exactly len bytes within timeout seconds (for the whole call).
  * *n (may be NULL) receives the bytes read, also on failure.  Returns 0,
@@ -294,6 +320,10 @@ CONC_EXTERN int conc_sock_read(int fd, void *buf, size_t len, double timeout,
  * or as conc_sock_read.  Coroutine only; parks. */
 CONC_EXTERN int conc_sock_read_exactly(int fd, void *buf, size_t len,
                                        double timeout, size_t *n);
+/* As conc_sock_read_exactly, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_sock_read_exactly_until(int fd, void *buf, size_t len,
+                                             double deadline, size_t *n);
 
 /* Write up to len bytes (at least one unless len is 0), waiting for room
  * at most timeout seconds.  Sockets are written with MSG_NOSIGNAL: a
@@ -305,12 +335,20 @@ CONC_EXTERN int conc_sock_read_exactly(int fd, void *buf, size_t len,
  * parks. */
 CONC_EXTERN int conc_sock_write(int fd, const void *buf, size_t len,
                                 double timeout, size_t *n);
+/* As conc_sock_write, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_sock_write_until(int fd, const void *buf, size_t len,
+                                      double deadline, size_t *n);
 
 /* Write all len bytes within timeout seconds (for the whole call); *n (may
  * be NULL) receives what was written, also on failure.  Returns as
  * conc_sock_write.  Coroutine only; parks. */
 CONC_EXTERN int conc_sock_write_all(int fd, const void *buf, size_t len,
                                     double timeout, size_t *n);
+/* As conc_sock_write_all, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_sock_write_all_until(int fd, const void *buf, size_t len,
+                                          double deadline, size_t *n);
 
 /* shutdown(2): how is SHUT_RD, SHUT_WR or SHUT_RDWR.  Returns 0,
  * CONC_EINVAL, -errno (-ENOTCONN, CONC_EBADF).  Any thread; never
@@ -335,6 +373,10 @@ CONC_EXTERN int conc_sock_close(int fd);
  * CONC_EPERM outside a coroutine.  Coroutine only; parks. */
 CONC_EXTERN int conc_coro_wait_signal(const int *signals, size_t n,
                                       double timeout, int *signo);
+/* As conc_coro_wait_signal, with an absolute deadline on conc_now() (NaN:
+ * CONC_EINVAL). */
+CONC_EXTERN int conc_coro_wait_signal_until(const int *signals, size_t n,
+                                            double deadline, int *signo);
 
 /* ---- regular files (on the thread pool) ----------------------------- */
 
