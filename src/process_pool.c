@@ -51,7 +51,9 @@
 #define SYS_pidfd_send_signal 424
 #endif
 
-#define SPIN_NS 50000u
+#define SPIN_NS 5000u /* the collector: waiters collect their own results, so it
+                       * need not spin long (a spinner more on a small machine
+                       * slows everyone) */
 #define PIPE_NS 200e3 /* queued work per worker, in nanoseconds */
 #define STOP_POLL 0.02 /* how often running tasks are checked for stops */
 
