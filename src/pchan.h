@@ -51,6 +51,7 @@ typedef struct conc__pchan {
    * which the parent bumps when it decides not to kill after all. */
   _Atomic uint64_t doomed;
   _Atomic uint32_t doomed_seq;
+  uint32_t spin_ns; /* how long an idle worker spins before it sleeps */
 } conc__pchan;
 
 #define CONC__PCHAN_HDR 4096u

@@ -248,6 +248,10 @@ static int ring_map(ppool *p, slot *s) {
   /* a fresh incarnation: reset the header (the old worker is gone) */
   memset(s->ch, 0, sizeof *s->ch);
   s->ch->cap = p->cap;
+  /* Idle workers spin 50 us before they sleep, so that back-to-back
+   * tasks find them awake (a futex wake-up costs ~20 us here; spinning
+   * less was measured slower even with every CPU busy). */
+  s->ch->spin_ns = 50000;
   return 0;
 }
 

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPIN_NS 50000u
+#define SPIN_NS 50000u /* default; the pool sets it (pchan.h spin_ns) */
 #define MSG_MAX 4096u
 
 static uint64_t mono_ns(void) {
@@ -29,6 +29,7 @@ static uint64_t mono_ns(void) {
 
 typedef struct worker {
   conc__pchan *ch;
+  uint64_t spin_ns;
   uint64_t cap;
   unsigned char *req, *rsp;
   int sock, evfd;
@@ -57,7 +58,7 @@ static int next_request(worker *w, conc__frame *f, size_t *adv) {
     uint64_t now = mono_ns();
     if (!t0)
       t0 = now;
-    if (now - t0 < SPIN_NS) {
+    if (now - t0 < w->spin_ns) {
       sched_yield();
       continue;
     }
@@ -221,6 +222,7 @@ _Noreturn void conc__worker_main(const int fds[4]) {
     die("bad ring size");
   w.req = conc__pchan_req(w.ch);
   w.rsp = conc__pchan_rsp(w.ch);
+  w.spin_ns = w.ch->spin_ns <= 1000000 ? w.ch->spin_ns : SPIN_NS;
   /* the request ring is read-only here: a task that scribbles over memory
    * cannot corrupt the inputs queued behind it (the parent may retry them
    * from there when this worker dies) */
