@@ -1,5 +1,6 @@
 /* engine-coro.c - the coroutines engine: conc's loop driving libcurl's
- * multi-socket interface on one thread.
+ * multi-socket interface on one thread, with a small pool for the work
+ * that is not I/O.
  *
  * DESIGN: one conc loop, one CURLM.  libcurl's socket callback maps to
  * conc_loop_watch / conc_loop_unwatch and its timer callback to one
@@ -20,6 +21,13 @@
  *   active     its easy handle is in the multi handle;
  *   backoff    a retryable failure (5xx, reset): slot released, its timer
  *              puts it back at the front of its FIFO after fetch_backoff.
+ *   settling   the transfer succeeded: a coroutine runs the crawl's part
+ *              of the outcome (crawl_page_done: HTML parsing; or
+ *              crawl_image_done: SHA-256 and the file) on a small thread
+ *              pool with conc_coro_run_in_executor (files are not
+ *              pollable: DECISIONS.md), then, back on the loop, queues
+ *              the images the page found and frees the item.  Failures
+ *              are only counted, on the loop.
  * At most `connections` items are pacing or active.  Pages come first up
  * to crawl_split's page share (and beyond it when no image waits), as the
  * threads engine's two pools share the connections.  The outcome of each
@@ -30,9 +38,8 @@
  * drops every item (active transfers are removed from the multi handle,
  * as interrupted transfers are not failures).
  *
- * Limits: robots.txt of a host other than the start host's (images on
- * other hosts) is fetched with the blocking crawl_robots_allowed, on the
- * loop's thread: the loop pauses during that one transfer per host.
+ * robots.txt of a host other than the start host's (images on other
+ * hosts) is fetched by crawl_image_want, blocking, on the pool.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +50,7 @@
 #include <conc/coro.h>
 #include <conc/error.h>
 #include <conc/net.h>
+#include <conc/thread_pool.h>
 
 #include "engine.h"
 
@@ -58,11 +66,12 @@ struct item {
   int cls;                 /* Q_PAGE, Q_IMAGE */
   size_t index;            /* page: its index in the level */
   unsigned slot;
-  bool held, running, active;
+  bool held, running, active, posting, worked;
   CURL *h;
   conc_loop_timer *timer;
   fetch_xfer x;
   fetch_result r;
+  strvec imgs;             /* new image addresses found by a page */
   char url[];
 };
 
@@ -75,6 +84,7 @@ struct eng {
   conc_loop *loop;
   CURLM *multi;
   conc_loop_timer *curl_timer;
+  conc_executor *pool;     /* the CPU and file work of finished transfers */
   conc_coro_event ev;      /* set when a count the scanner waits on drops */
   fifo q[2];
   fifo parked[2][LIMITS_SLOTS];
@@ -174,6 +184,7 @@ static void item_free(item *it) {
   release_slot(it);
   conc_loop_timer_destroy(it->timer);
   fetch_result_free(&it->r);
+  strvec_free(&it->imgs);
   if (it->prev_all)
     it->prev_all->next_all = it->next_all;
   else
@@ -198,22 +209,84 @@ static int arm(item *it, conc_timer_fn fn, double seconds) {
 
 static void dispatch(eng *e);
 
-static void sink(void *ctx, const char *url);
+static int vec_push(strvec *v, const char *s) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? 2 * v->cap : 16;
+    char **n = realloc(v->v, cap * sizeof *n);
+    if (!n)
+      return -1;
+    v->v = n;
+    v->cap = cap;
+  }
+  char *d = strdup(s);
+  if (!d)
+    return -1;
+  v->v[v->n++] = d;
+  return 0;
+}
+
+/* A page's new image address (on a pool thread): kept in the item, queued
+ * by the loop afterwards. */
+static void collect(void *ctx, const char *url) {
+  item *it = ctx;
+  if (crawl_image_want(it->e->c, url))
+    vec_push(&it->imgs, url);
+}
+
+/* The crawl's part of an outcome: extraction, hashing, the file. */
+static void *outcome(void *arg) {
+  item *it = arg;
+  crawl *c = it->e->c;
+  it->worked = true;
+  if (it->cls == Q_PAGE)
+    crawl_page_done(c, it->url, &it->r, &it->e->links[it->index], collect,
+                    it);
+  else
+    crawl_image_done(c, it->url, &it->r);
+  return NULL;
+}
+
+/* Back on the loop: queue the images a page found, free the item. */
+static void settle(item *it) {
+  eng *e = it->e;
+  for (size_t i = 0; i < it->imgs.n; i++) {
+    item *im = item_new(e, Q_IMAGE, it->imgs.v[i], 0);
+    if (im)
+      fifo_push(&e->q[Q_IMAGE], im);
+  }
+  it->posting = false;
+  item_free(it);
+}
+
+/* A coroutine per successful transfer: the outcome runs on the pool
+ * (run_in_executor) while the loop goes on with the transfers. */
+static int post(void *arg, void **result) {
+  (void)result;
+  item *it = arg;
+  void *r;
+  if (conc_coro_run_in_executor(it->e->pool, outcome, it, &r) != 0 &&
+      !it->worked)
+    outcome(it); /* not run (no memory, loop closing): here, then */
+  eng *e = it->e;
+  settle(it);
+  dispatch(e);
+  return 0;
+}
 
 /* The item's outcome: to the crawl, then freed. */
 static void finish(item *it) {
   eng *e = it->e;
-  crawl *c = e->c;
   if (it->r.kind != FETCH_OK && it->r.attempts > 1) {
     size_t n = strlen(it->r.error);
     snprintf(it->r.error + n, sizeof it->r.error - n, " (after %u attempts)",
              it->r.attempts);
   }
-  if (it->cls == Q_PAGE)
-    crawl_page_done(c, it->url, &it->r, &e->links[it->index], sink, e);
-  else
-    crawl_image_done(c, it->url, &it->r);
-  item_free(it);
+  it->posting = true;
+  if (it->r.kind == FETCH_OK && e->pool &&
+      conc_coro_spawn(e->loop, post, it, NULL, NULL) == 0)
+    return;
+  outcome(it); /* failures: counting only */
+  settle(it);
 }
 
 static void start_transfer(item *it) {
@@ -369,54 +442,34 @@ static int timer_cb(CURLM *m, long ms, void *u) {
 
 /* ---- the scanner coroutine ---- */
 
-static void sink(void *ctx, const char *url) {
-  eng *e = ctx;
-  if (!crawl_image_want(e->c, url))
-    return;
-  item *it = item_new(e, Q_IMAGE, url, 0);
-  if (it)
-    fifo_push(&e->q[Q_IMAGE], it);
-}
-
-/* Drop every live item (stop). */
+/* Drop every live item (stop), except those whose outcome is being
+ * settled (their coroutines free them soon). */
 static void drop_all(eng *e) {
   for (int k = 0; k < 2; k++) {
     e->q[k].head = e->q[k].tail = NULL;
     for (unsigned s = 0; s < LIMITS_SLOTS; s++)
       e->parked[k][s].head = e->parked[k][s].tail = NULL;
   }
-  while (e->all)
-    item_free(e->all);
+  for (item *it = e->all, *next; it; it = next) {
+    next = it->next_all;
+    if (!it->posting)
+      item_free(it);
+  }
 }
 
-/* Wait until no item of class cls is left (or stop). */
+/* Wait until no item of class cls is left (dropping them on stop). */
 static void wait_for(eng *e, int cls) {
   crawl *c = e->c;
   while (e->left[cls] > 0) {
     if (crawl_stopped(c)) {
       drop_all(e);
-      return;
+      if (e->left[cls] == 0)
+        return;
     }
     conc_coro_event_clear(&e->ev);
     if (e->left[cls] > 0)
       conc_coro_event_wait(&e->ev, 0.05);
   }
-}
-
-static int vec_push(strvec *v, const char *s) {
-  if (v->n == v->cap) {
-    size_t cap = v->cap ? 2 * v->cap : 16;
-    char **n = realloc(v->v, cap * sizeof *n);
-    if (!n)
-      return -1;
-    v->v = n;
-    v->cap = cap;
-  }
-  char *d = strdup(s);
-  if (!d)
-    return -1;
-  v->v[v->n++] = d;
-  return 0;
 }
 
 /* crawl_scan's level loop, with transfers in place of page tasks. */
@@ -482,11 +535,15 @@ static int run(crawl *c) {
   unsigned iw;
   crawl_split(e.max, &e.max_pages, &iw);
   conc_coro_event_init(&e.ev);
-  /* one coroutine (the scanner), which calls into libcurl: a roomy stack */
-  conc_loop_options lo;
-  conc_loop_options_init(&lo);
-  lo.stack_size = 1u << 20;
-  int rc = conc_loop_create(&lo, &e.loop);
+  conc_thread_pool_options po;
+  conc_thread_pool_options_init(&po);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  po.max_workers = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned)ncpu;
+  po.thread_name_prefix = "crawl-post";
+  po.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
+  int rc = conc_thread_pool_create(&po, &e.pool);
+  if (rc == 0)
+    rc = conc_loop_create(NULL, &e.loop);
   if (rc == 0)
     rc = conc_loop_timer_create(e.loop, on_curl_timer, &e, &e.curl_timer);
   if (rc == 0 && !(e.multi = curl_multi_init()))
@@ -497,7 +554,11 @@ static int run(crawl *c) {
     curl_multi_setopt(e.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(e.multi, CURLMOPT_TIMERDATA, &e);
     c->progress = crawl_progress_start(c->o);
-    rc = conc_coro_spawn(e.loop, scanner, &e, NULL, NULL);
+    /* the scanner calls into libcurl: a roomy stack */
+    conc_coro_options co;
+    conc_coro_options_init(&co);
+    co.stack_size = 1u << 20;
+    rc = conc_coro_spawn(e.loop, scanner, &e, &co, NULL);
     if (rc == 0)
       rc = conc_loop_run(e.loop);
     if (rc == 0)
@@ -512,6 +573,8 @@ static int run(crawl *c) {
   if (e.loop)
     conc_loop_destroy(e.loop);
   conc_coro_event_destroy(&e.ev);
+  if (e.pool)
+    conc_executor_destroy(e.pool);
   c->ctr->pids[0] = getpid();
   if (rc < 0) {
     fprintf(stderr, "conc-crawl: coroutines engine: %s\n", conc_strerror(rc));
