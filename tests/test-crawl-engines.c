@@ -281,9 +281,9 @@ START_TEST(engines_coroutines_interrupt_and_resume) {
 }
 END_TEST
 
-/* The coroutines engine is one thread: the summary's pid is the crawl's
- * own, and it still keeps the per-host limit (--per-host 1 serialises
- * every request on the one host and gives the same results). */
+/* The coroutines engine's per-host limit without blocking: with
+ * --per-host 1 every URL of the one host waits on the host's slot list
+ * in turn, and the results are those of 16 at a time. */
 START_TEST(engines_coroutines_per_host) {
   char *d = tmpdir(), *j, *d2 = tmpdir(), *j2;
   ck_assert_int_eq(crawl_run("-e coroutines --depth 1 " OPTS, d, &j), 0);
