@@ -94,5 +94,7 @@ const crawl_engine *crawl_engine_find(const char *name) {
     return &crawl_engine_threads;
   if (strcmp(name, crawl_engine_processes.name) == 0)
     return &crawl_engine_processes;
+  if (strcmp(name, crawl_engine_coroutines.name) == 0)
+    return &crawl_engine_coroutines;
   return NULL;
 }

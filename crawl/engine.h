@@ -15,13 +15,14 @@
  *                downloader process takes them and downloads on its pool;
  *                the parent shows progress and collects errors from a
  *                second queue.
- *   coroutines   (to come with conc's coroutine sockets) one conc loop
- *                driving libcurl's multi-socket interface: fetch_setup /
- *                fetch_finish around each transfer, limits_acquire with
- *                timeout 0 and limits_rate_reserve for politeness, and
- *                crawl_page_done / crawl_image_want / crawl_image_done for
- *                the rest; the level loop is crawl_scan's, run with
- *                transfers in place of page tasks.
+ *   coroutines   one conc loop (conc/net.h) driving libcurl's
+ *                multi-socket interface on one thread (engine-coro.c):
+ *                fetch_setup / fetch_finish around each transfer,
+ *                limits_acquire with timeout 0 and limits_rate_reserve
+ *                (on a loop timer) for politeness, backoff on a loop
+ *                timer, and crawl_page_done / crawl_image_want /
+ *                crawl_image_done for the rest; the level loop is
+ *                crawl_scan's, run with transfers in place of page tasks.
  */
 #ifndef CRAWL_ENGINE_H
 #define CRAWL_ENGINE_H
@@ -36,6 +37,7 @@ typedef struct crawl_engine {
 
 extern const crawl_engine crawl_engine_threads;
 extern const crawl_engine crawl_engine_processes;
+extern const crawl_engine crawl_engine_coroutines;
 
 /* The engine called name, or NULL. */
 const crawl_engine *crawl_engine_find(const char *name);

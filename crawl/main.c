@@ -28,8 +28,8 @@
 static void usage(FILE *f) {
   fputs(
       "usage: conc-crawl [options] URL\n"
-      "  -e, --engine NAME       threads (default) or processes\n"
-      "                          (coroutines: not built yet)\n"
+      "  -e, --engine NAME       threads (default), processes or\n"
+      "                          coroutines\n"
       "  -o, --out DIR           image folder (default crawl-out)\n"
       "  -c, --connections N     concurrent transfers (default 16)\n"
       "      --per-host N        concurrent requests per host (default 16)\n"
@@ -148,11 +148,7 @@ int main(int argc, char **argv) {
   o.start = argv[optind];
   const crawl_engine *engine = crawl_engine_find(o.engine);
   if (!engine) {
-    if (strcmp(o.engine, "coroutines") == 0)
-      fprintf(stderr, "conc-crawl: the coroutines engine is not built yet "
-                      "(it needs conc's coroutine sockets)\n");
-    else
-      fprintf(stderr, "conc-crawl: unknown engine %s\n", o.engine);
+    fprintf(stderr, "conc-crawl: unknown engine %s\n", o.engine);
     return 2;
   }
 

@@ -4,7 +4,7 @@
  * site (conc-crawl-sitegen: 40 pages, 400 images, the /fault/ addresses)
  * and serves it with nginx on a free loopback port (CRAWL_SITE_URL).
  * Each case runs the conc-crawl binary and reads its JSON summary:
- *   - both engines give the same files (named by the sha256 of their
+ *   - the three engines give the same files (named by the sha256 of their
  *     bytes, checked here), the same counters and the same per-URL errors,
  *     failures included (404, 503 after retries, dropped connection,
  *     redirect loop, oversized body, slow body timeout, gzip bomb);
@@ -123,9 +123,10 @@ static bool has_error(const char *json, const char *what, const char *path,
 }
 
 START_TEST(engines_same_results) {
-  char *d1 = tmpdir(), *d2 = tmpdir(), *j1, *j2;
+  char *d1 = tmpdir(), *d2 = tmpdir(), *d3 = tmpdir(), *j1, *j2, *j3;
   ck_assert_int_eq(crawl_run("-e threads " OPTS, d1, &j1), 0);
   ck_assert_int_eq(crawl_run("-e processes " OPTS, d2, &j2), 0);
+  ck_assert_int_eq(crawl_run("-e coroutines " OPTS, d3, &j3), 0);
   /* the site: 40 pages, 4 more through /r/ redirects, and /index.html
    * (the start is /); 400 images (2 of them through /ri/ redirects) and
    * 20 shared ones; one link into /private/ */
@@ -149,18 +150,21 @@ START_TEST(engines_same_results) {
   ck_assert(has_error(j1, "page", "p/missing-5.html", "http_404"));
   ck_assert(strstr(j1, "HTTP 503 (after 3 attempts)"));
   /* identical counters, errors and files, whatever the engine */
-  char *c1 = comparable(j1), *c2 = comparable(j2);
+  char *c1 = comparable(j1), *c2 = comparable(j2), *c3 = comparable(j3);
   ck_assert_str_eq(c1, c2);
-  char *f1 = files(d1), *f2 = files(d2);
+  ck_assert_str_eq(c1, c3);
+  char *f1 = files(d1), *f2 = files(d2), *f3 = files(d3);
   ck_assert_str_eq(f1, f2);
+  ck_assert_str_eq(f1, f3);
   long nfiles = 0;
   for (char *p = f1; *p; p++)
     nfiles += *p == '\n';
   ck_assert_int_eq(nfiles, field(j1, "files"));
   ck_assert_int_lt(nfiles, field(j1, "images")); /* same bytes, one file */
-  free(c1), free(c2), free(f1), free(f2), free(j1), free(j2);
-  rmrf(d1), rmrf(d2);
-  free(d1), free(d2);
+  free(c1), free(c2), free(c3), free(f1), free(f2), free(f3);
+  free(j1), free(j2), free(j3);
+  rmrf(d1), rmrf(d2), rmrf(d3);
+  free(d1), free(d2), free(d3);
 }
 END_TEST
 
@@ -272,6 +276,28 @@ START_TEST(engines_processes_interrupt_and_resume) {
 }
 END_TEST
 
+START_TEST(engines_coroutines_interrupt_and_resume) {
+  interrupt_and_resume("coroutines");
+}
+END_TEST
+
+/* The coroutines engine's per-host limit without blocking: with
+ * --per-host 1 every URL of the one host waits on the host's slot list
+ * in turn, and the results are those of 16 at a time. */
+START_TEST(engines_coroutines_per_host) {
+  char *d = tmpdir(), *j, *d2 = tmpdir(), *j2;
+  ck_assert_int_eq(crawl_run("-e coroutines --depth 1 " OPTS, d, &j), 0);
+  ck_assert_int_eq(
+      crawl_run("-e coroutines --depth 1 --per-host 1 " OPTS, d2, &j2), 0);
+  ck_assert_int_gt(field(j, "images"), 0);
+  char *c1 = comparable(j), *c2 = comparable(j2);
+  ck_assert_str_eq(c1, c2);
+  free(c1), free(c2), free(j), free(j2);
+  rmrf(d), rmrf(d2);
+  free(d), free(d2);
+}
+END_TEST
+
 START_TEST(engines_robots) {
   char *d = tmpdir(), *j;
   /* robots.txt disallows /private/ for everyone and / for otherbot */
@@ -332,9 +358,9 @@ START_TEST(engines_usage_errors) {
   ck_assert_int_eq(WEXITSTATUS(conc_test_capture(cmd, &out)), 1);
   ck_assert_ptr_nonnull(strstr(out, "only http and https"));
   free(out);
-  snprintf(cmd, sizeof cmd, "'%s' -e coroutines http://x/ 2>&1", CRAWL_BIN);
+  snprintf(cmd, sizeof cmd, "'%s' -e fibers http://x/ 2>&1", CRAWL_BIN);
   ck_assert_int_eq(WEXITSTATUS(conc_test_capture(cmd, &out)), 2);
-  ck_assert_ptr_nonnull(strstr(out, "not built yet"));
+  ck_assert_ptr_nonnull(strstr(out, "unknown engine fibers"));
   free(out);
   snprintf(cmd, sizeof cmd, "'%s' -c 0 http://x/ 2>&1", CRAWL_BIN);
   ck_assert_int_eq(WEXITSTATUS(conc_test_capture(cmd, &out)), 2);
@@ -355,5 +381,7 @@ END_TEST
 CONC_TEST_MAIN("crawl-engines", engines_same_results,
                engines_processes_run_two_processes,
                engines_threads_interrupt_and_resume,
-               engines_processes_interrupt_and_resume, engines_robots,
+               engines_processes_interrupt_and_resume,
+               engines_coroutines_interrupt_and_resume,
+               engines_coroutines_per_host, engines_robots,
                engines_progress_and_rate, engines_usage_errors)

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # crawl-compare.sh CONC_CRAWL WORKDIR [ENGINE...] - crawl $CRAWL_SITE_URL
-# with each engine (default: threads processes) into WORKDIR/<engine>, then
-# print a comparison table (time, pages, images, files, bytes, requests,
-# failures) and check that every engine got the same counts and the same
-# files.  Run it under tools/crawl-site.sh, which serves the site and sets
-# CRAWL_SITE_URL.  Exits non-zero if a crawl fails or the engines differ.
+# with each engine (default: threads processes coroutines) into
+# WORKDIR/<engine>, then print a comparison table (time, pages, images,
+# files, bytes, requests, failures) and check that every engine got the
+# same counts and the same files.  Run it under tools/crawl-site.sh, which
+# serves the site and sets CRAWL_SITE_URL.  Exits non-zero if a crawl
+# fails or the engines differ.
 set -uo pipefail
 bin=${1:?usage: crawl-compare.sh CONC_CRAWL WORKDIR [ENGINE...]}
 work=${2:?usage: crawl-compare.sh CONC_CRAWL WORKDIR [ENGINE...]}
 shift 2
 engines=("$@")
-[ ${#engines[@]} -eq 0 ] && engines=(threads processes)
+[ ${#engines[@]} -eq 0 ] && engines=(threads processes coroutines)
 url=${CRAWL_SITE_URL:?run under tools/crawl-site.sh}
 
 num() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }

@@ -197,9 +197,10 @@ else
   if [ "${CONC_DEMO_QUICK:-0}" != 0 ]; then site_args="100 1000"; else site_args="500 5000"; fi
   say "A generated site ($site_args pages and images; shared images, broken links,"
   say "redirects, robots.txt) served by nginx on a free loopback port, crawled"
-  say "with each engine: threads (one conc thread pool) and processes (a"
-  say "scanner process feeding a downloader process through a conc queue)."
-  say "The coroutines engine waits for conc's coroutine sockets."
+  say "with each engine: threads (conc thread pools), processes (a scanner"
+  say "process feeding a downloader process through a conc queue) and"
+  say "coroutines (conc's loop driving libcurl's multi-socket interface on"
+  say "one thread)."
   # The images go to a tmpfs when there is one: creating thousands of
   # files right after deleting thousands is slow on ext4 and would swamp
   # the comparison.
