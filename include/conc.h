@@ -18,5 +18,6 @@
 #include "conc/queue.h"
 #include "conc/coro.h"
 #include "conc/chan.h"
+#include "conc/net.h"
 
 #endif

@@ -11,6 +11,7 @@
 #ifndef CONC_CORO_INT_H
 #define CONC_CORO_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include "conc/coro.h"
 
@@ -36,5 +37,44 @@ bool conc__coro_parked(const conc_coro *c);
 /* Make the parked coroutine c runnable; its conc__coro_park returns
  * code.  c must be parked by conc__coro_park. */
 void conc__coro_unpark(conc_coro *c, int code);
+
+/* ---- the loop's I/O poller (src/io.c) ------------------------------ */
+
+typedef struct conc__io conc__io;
+
+/* The loop's poller slot (NULL until created; io.c creates it by
+ * compare-and-swap from any thread). */
+_Atomic(conc__io *) *conc__loop_io_slot(conc_loop *l);
+/* Whether the calling thread is l's thread. */
+bool conc__loop_owned(const conc_loop *l);
+/* The loop running on this thread (a coroutine's, or the one whose main
+ * context runs a callback), or NULL. */
+conc_loop *conc__loop_current(void);
+/* Whether l is being destroyed.  Loop thread only. */
+bool conc__loop_closing(const conc_loop *l);
+/* c's loop (NULL once it finished). */
+conc_loop *conc__coro_loop(const conc_coro *c);
+
+/* Called by the scheduler (coro.c), loop thread only:
+ * busy: anything registered that may wake a coroutine or needs polling
+ *   (fd waits, watches, callback timers, bridge waits, queued messages,
+ *   conc_loop_ref holds unless closing); once a poller exists the loop
+ *   also sleeps in it for coroutine deadlines, so that messages from other
+ *   threads wake it;
+ * held: conc_loop_ref holds or queued cross-thread messages keep the loop
+ *   running with no coroutine left (false while closing);
+ * poll: wait for events until deadline (-INFINITY: do not wait, INFINITY:
+ *   no limit; the poller's own timers shorten it) and handle them: wake
+ *   fd waiters, run watch and timer callbacks, run cross-thread messages;
+ * can_destroy: 0, or CONC_EBUSY while callback timers exist;
+ * closing: destroy began (cross-thread spawns are refused from now);
+ * destroy: after the last coroutine finished: drop queued messages, close
+ *   the fds, free.  */
+bool conc__io_busy(conc__io *io, bool closing);
+bool conc__io_held(conc__io *io, bool closing);
+void conc__io_poll(conc_loop *l, conc__io *io, double deadline);
+int conc__io_can_destroy(conc__io *io);
+void conc__io_closing(conc__io *io);
+void conc__io_destroy(conc_loop *l, conc__io *io);
 
 #endif

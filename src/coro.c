@@ -34,9 +34,10 @@
  * expired timers to the queue.
  * Timers live in a binary min-heap on (deadline, sequence): equal
  * deadlines wake in the order they were set.  With an empty queue the
- * thread sleeps (clock_nanosleep, absolute) until the earliest deadline;
- * with no timer either and coroutines left, nothing can wake them (there
- * is no cross-thread or I/O wake-up yet): run returns CONC_EDEADLK.
+ * thread sleeps until the earliest deadline: in epoll_wait once the loop
+ * has an I/O poller (src/io.c, created on first use of conc/net.h), else
+ * in clock_nanosleep (absolute).  With no timer, no I/O interest and
+ * coroutines left, nothing can wake them: run returns CONC_EDEADLK.
  *
  * Memory.  A coroutine record has two references: the coroutine's own
  * (dropped when it is reaped) and the handle's (dropped by
@@ -100,6 +101,9 @@ typedef struct pool_entry {
 
 struct conc_loop {
   conc__ctx main;
+  /* The I/O poller (io.c): NULL until first used; created by any thread
+   * and published once by compare-and-swap (release; loads acquire). */
+  _Atomic(conc__io *) io;
   conc_coro *current;
   conc_coro *rq_head, *rq_tail;
   size_t rq_len;
@@ -262,6 +266,12 @@ static void wake(conc_loop *l, conc_coro *c, int code) {
   rq_push(l, c);
 }
 
+/* Whether the I/O poller has anything that may wake a coroutine. */
+static bool io_busy(conc_loop *l) {
+  conc__io *io = atomic_load_explicit(&l->io, memory_order_acquire);
+  return io && conc__io_busy(io, l->closing);
+}
+
 /* The calling coroutine, or NULL outside one (callers return CONC_EPERM). */
 static conc_coro *self_or_eperm(void) {
   conc_loop *l = tls_loop;
@@ -283,10 +293,11 @@ static int take_cancel(conc_coro *c) {
  * context when the tick is over.  Returns when c runs again (whoever
  * resumes it sets it RUNNING and current). */
 static void switch_out(conc_loop *l, conc_coro *c) {
-  /* A tick boundary with no timer armed: main would only start the next
-   * tick (nothing else can wake a coroutine yet), so start it here.  When
-   * an I/O poller joins the loop, a tick boundary must go through main. */
-  if (l->tick_left == 0 && l->heap_len == 0)
+  /* A tick boundary with no timer armed and no I/O interest: main would
+   * only start the next tick (nothing else can wake a coroutine), so start
+   * it here.  With I/O interest the boundary goes through main, which
+   * polls. */
+  if (l->tick_left == 0 && l->heap_len == 0 && !io_busy(l))
     l->tick_left = l->rq_len;
   conc_coro *n = l->tick_left > 0 ? l->rq_head : NULL;
   if (!n) {
@@ -334,6 +345,18 @@ void conc__coro_unpark(conc_coro *c, int code) {
   CONC_ASSERT(c->loop && c->state == WAITING && !c->awaited);
   wake(c->loop, c, code);
 }
+
+_Atomic(conc__io *) *conc__loop_io_slot(conc_loop *l) { return &l->io; }
+
+bool conc__loop_owned(const conc_loop *l) {
+  return l->owner_tid == conc__gettid();
+}
+
+conc_loop *conc__loop_current(void) { return tls_loop; }
+
+conc_loop *conc__coro_loop(const conc_coro *c) { return c->loop; }
+
+bool conc__loop_closing(const conc_loop *l) { return l->closing; }
 
 /* ---- coroutine body ------------------------------------------------- */
 
@@ -418,12 +441,29 @@ static void sleep_until(double deadline) {
     ;
 }
 
-/* The scheduler proper; returns 0 or CONC_EDEADLK. */
+/* The scheduler proper; returns 0 or CONC_EDEADLK.  The loop runs while
+ * coroutines are left, or while conc_loop_ref holds keep it (not while
+ * closing). */
 static int schedule(conc_loop *l) {
   conc__ctx_init_current(&l->main);
-  while (l->live > 0) {
+  for (;;) {
+    conc__io *io = atomic_load_explicit(&l->io, memory_order_acquire);
+    if (l->live == 0 && !(io && conc__io_held(io, l->closing)))
+      break;
     run_tick(l);
-    if (l->heap_len > 0) {
+    /* The tick may have created the poller. */
+    io = atomic_load_explicit(&l->io, memory_order_acquire);
+    if (io && (l->heap_len > 0 || conc__io_busy(io, l->closing))) {
+      /* Poll without waiting while coroutines are runnable; else wait
+       * until the earliest coroutine deadline (the poller adds its own
+       * timers).  Fd events, callback timers and cross-thread messages
+       * are handled inside. */
+      double dl = l->heap_len > 0 ? l->heap[0]->deadline : INFINITY;
+      conc__io_poll(l, io, l->rq_len > 0 ? -INFINITY : dl);
+      double now = conc_now();
+      while (l->heap_len > 0 && l->heap[0]->deadline <= now)
+        wake(l, l->heap[0], CONC_ETIMEDOUT);
+    } else if (l->heap_len > 0) {
       double now = conc_now();
       if (l->rq_len == 0 && l->heap[0]->deadline > now) {
         sleep_until(l->heap[0]->deadline);
@@ -504,6 +544,13 @@ int conc_loop_destroy(conc_loop *l) {
     return CONC_EPERM;
   if (l->running || tls_loop)
     return CONC_EBUSY;
+  conc__io *io = atomic_load_explicit(&l->io, memory_order_acquire);
+  if (io) {
+    int err = conc__io_can_destroy(io);
+    if (err)
+      return err;
+    conc__io_closing(io);
+  }
   if (l->live > 0) {
     l->closing = true;
     for (conc_coro *c = l->all; c; c = c->all_next)
@@ -516,6 +563,10 @@ int conc_loop_destroy(conc_loop *l) {
     /* Every wait returns at once while closing: nothing can stay parked. */
     CONC_MUST(err == 0 && l->live == 0);
   }
+  /* A coroutine may have created the poller while being drained. */
+  io = atomic_load_explicit(&l->io, memory_order_acquire);
+  if (io)
+    conc__io_destroy(l, io);
   while (l->pools) {
     pool_entry *e = l->pools;
     l->pools = e->next;

@@ -351,11 +351,23 @@ START_TEST(example_coro_hello) {
 }
 END_TEST
 
+/* asyncio streams: an echo server and clients on one loop. */
+START_TEST(example_coro_echo) {
+  lines l = run_example("coro-echo", "CONC_EXAMPLE_N=3");
+  ck_assert_uint_eq(l.n, 4);
+  ck_assert_str_eq(l.v[0], "client 0: 5 echoes ok");
+  ck_assert_str_eq(l.v[1], "client 1: 5 echoes ok");
+  ck_assert_str_eq(l.v[2], "client 2: 5 echoes ok");
+  ck_assert_str_eq(l.v[3], "server: closed");
+  lines_free(&l);
+}
+END_TEST
+
 CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_pool_names, example_pool_callback, example_pool_map,
                example_futures_primes, example_futures_as_completed,
                example_wait_first_completed, example_pool_extras,
                example_proc_pipeline, example_proc_proxy_pool,
-               example_coro_hello,
+               example_coro_hello, example_coro_echo,
                example_procpool_primes, example_procpool_crash,
                example_procpool_extras)

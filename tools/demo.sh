@@ -181,6 +181,12 @@ say "sleeping coroutine is cancelled.  Channels, sockets and the crawler built"
 say "on them are still to come."
 show coro-hello
 
+heading "协程 and sockets: an echo server and its clients"
+say "conc_tcp_listen / conc_tcp_accept / conc_tcp_connect / conc_sock_read /"
+say "conc_sock_write_all: a server, a coroutine per connection and ten"
+say "clients on one thread, each waiting for its socket on the loop's epoll."
+show coro-echo
+
 heading "conc-crawl: the seed's image crawler, on a local site"
 crawl_bin="$build/crawl/conc-crawl"
 sitegen="$build/crawl/conc-crawl-sitegen"

@@ -33,6 +33,11 @@ extern "C" {
   X(ECANCELED, -ECANCELED, "cancelled")                                      \
   X(EOWNERDEAD, -EOWNERDEAD, "previous owner died")                          \
   X(EPROTO, -EPROTO, "protocol error: bad bytes from a peer")                \
+  X(EBADF, -EBADF, "bad file descriptor")                                    \
+  X(EPIPE, -EPIPE, "broken pipe (peer closed)")                              \
+  X(EADDRINUSE, -EADDRINUSE, "address already in use")                       \
+  X(ECONNRESET, -ECONNRESET, "connection reset by peer")                     \
+  X(ECONNREFUSED, -ECONNREFUSED, "connection refused")                       \
   X(ETASK, -4001, "task failed")                                             \
   X(EBROKEN, -4002, "broken")                                                \
   X(ESHUTDOWN, -4003, "executor is shut down")                               \
