@@ -515,6 +515,8 @@ bool conc__loop_owned(const conc_loop *l) {
 
 conc_loop *conc__loop_current(void) { return tls_loop; }
 
+int conc__loop_tid(const conc_loop *l) { return l->owner_tid; }
+
 conc_loop *conc__coro_loop(const conc_coro *c) { return c->loop; }
 
 bool conc__loop_closing(const conc_loop *l) { return l->closing; }
