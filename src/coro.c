@@ -152,6 +152,7 @@ static _Thread_local conc_loop *tls_loop
 
 static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
 static struct sigaction segv_prev;
+static uintptr_t segv_page; /* sysconf is not async-signal-safe */
 
 static size_t fmt_hex(char *p, uintptr_t v) {
   char tmp[2 + 2 * sizeof v];
@@ -212,7 +213,7 @@ static void on_segv(int sig, siginfo_t *info, void *uc) {
   uintptr_t a = (uintptr_t)info->si_addr;
   if (c && c->stack.lo && c->stack.guarded) {
     uintptr_t lo = (uintptr_t)c->stack.lo;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t page = segv_page;
     if (a < lo && a >= lo - page) {
       char msg[512];
       size_t n = 0;
@@ -244,6 +245,7 @@ static void on_segv(int sig, siginfo_t *info, void *uc) {
 }
 
 static void segv_install(void) {
+  segv_page = (uintptr_t)sysconf(_SC_PAGESIZE);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_segv;
@@ -872,7 +874,7 @@ int conc_coro_await_until(conc_coro *h, double deadline, void **result) {
   if (err)
     return err;
   if (h->state != DONE) {
-    if (deadline <= conc_now())
+    if (deadline < INFINITY && deadline <= conc_now())
       return CONC_ETIMEDOUT;
     c->awaited = h;
     c->w_next = NULL;
