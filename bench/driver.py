@@ -46,13 +46,15 @@ WORKLOADS = {
     "8": "idle: CPU of 8 idle workers over 1 s",
     "9": "process pool: registered tasks in 2 worker processes",
     "F": "issue 7 features, 1 submitter, N tasks with futures (ratio: time with the feature / without)",
+    "C": "coroutines on one thread (issue 6): ns per operation, bytes per parked coroutine",
     "P": "physical limits (no pool)",
 }
 ORDER = list(WORKLOADS)
 CLASS_ORDER = ["handle", "ff", "bulk", "per item", "chunked map", "fork-join", "idle",
                "one in flight", "pipelined", "chunked 64", "1 MiB in+out", "start-up",
                "fork, 1 GiB parent", "idle pool", "feature cost",
-               "feature cost (process pool)", "physical"]
+               "feature cost (process pool)", "switch", "yield", "channel hop",
+               "spawn + run + free", "memory, parked", "physical"]
 HIGHER_BETTER = {"efficiency", "GB/s"}
 MPIEXEC = ["mpiexec", "-n", "1", "--oversubscribe"]
 
@@ -224,6 +226,36 @@ def make_rows(quick):
     add("9", "idle pool", "Python ProcessPoolExecutor", [py, "ppe-idle", PIDLE], 2, lang="python", shown_n="%d ms" % PIDLE)
     add("9", "idle pool", "Python multiprocessing.Pool", [py, "pool-idle", PIDLE], 2, lang="python", shown_n="%d ms" % PIDLE)
     add("9", "idle pool", "mpi4py MPIPoolExecutor", [mpi, "idle", PIDLE], 2, lang="mpi", shown_n="%d ms" % PIDLE)
+
+    # C: coroutines on one thread (issue 6).  Targets: switch within 10 % of
+    # Boost.Context, yield <= 15 ns, hop <= 25 ns, spawn <= 40 ns, memory
+    # <= 4.5 KB per parked coroutine at 10^6.
+    NSW = 100_000 if q else 20_000_000
+    NY, NYB, NYGO, NYPY = (10_000, 10_000, 10_000, 2_000) if q else (5_000_000, 2_000_000, 2_000_000, 200_000)
+    NSP, NSPB, NSPGO, NSPPY = (10_000, 2_000, 10_000, 2_000) if q else (2_000_000, 100_000, 1_000_000, 100_000)
+    NMC, NMCPY, NMCB = (10_000, 2_000, 2_000) if q else (1_000_000, 100_000, 100_000)
+    bc, bb, gc, pc = "bench-coro", "anchor-boost-coro", "anchor-go-coro", "anchor-py-coro.py"
+    add("C", "switch", "conc: context switch (src/ctx.h, full ABI state)", [bc, "switch", "{n}"], NSW, conc=True)
+    add("C", "switch", "Boost.Context fiber resume", [bb, "switch", "{n}"], NSW, lang="boost")
+    add("C", "yield", "conc: conc_coro_yield, 2 coroutines", [bc, "yield", "{n}"], NY, conc=True)
+    add("C", "yield", "Boost.Fiber this_fiber::yield, 2 fibers", [bb, "yield", "{n}"], NYB, lang="boost")
+    add("C", "yield", "Go runtime.Gosched, 2 goroutines, GOMAXPROCS=1", [gc, "yield", "{n}"], NYGO, lang="go")
+    add("C", "yield", "Python asyncio: await sleep(0), 2 tasks", [pc, "asyncio", "yield", "{n}"], NYPY, lang="python")
+    add("C", "yield", "Python uvloop: await sleep(0), 2 tasks", [pc, "uvloop", "yield", "{n}"], NYPY, lang="python")
+    add("C", "channel hop", "conc: unbuffered conc_chan ping-pong", [bc, "hop", "{n}"], NY, conc=True)
+    add("C", "channel hop", "Boost.Fiber unbuffered_channel ping-pong", [bb, "hop", "{n}"], NYB, lang="boost")
+    add("C", "channel hop", "Go unbuffered chan ping-pong, GOMAXPROCS=1", [gc, "hop", "{n}"], NYGO, lang="go")
+    add("C", "channel hop", "Python asyncio.Queue(1) ping-pong", [pc, "asyncio", "hop", "{n}"], NYPY, lang="python")
+    add("C", "channel hop", "Python uvloop, asyncio.Queue(1) ping-pong", [pc, "uvloop", "hop", "{n}"], NYPY, lang="python")
+    add("C", "spawn + run + free", "conc: conc_coro_spawn detached, batches of 1024", [bc, "spawn", "{n}"], NSP, conc=True)
+    add("C", "spawn + run + free", "Boost.Fiber fiber + join, batches of 1024", [bb, "spawn", "{n}"], NSPB, lang="boost")
+    add("C", "spawn + run + free", "Go go f() + WaitGroup, batches of 1024", [gc, "spawn", "{n}"], NSPGO, lang="go")
+    add("C", "spawn + run + free", "Python asyncio create_task + gather, batches of 1024", [pc, "asyncio", "spawn", "{n}"], NSPPY, lang="python")
+    add("C", "spawn + run + free", "Python uvloop create_task + gather, batches of 1024", [pc, "uvloop", "spawn", "{n}"], NSPPY, lang="python")
+    add("C", "memory, parked", "conc: parked in conc_chan_recv, 256 B locals, 128 KiB guarded stacks", [bc, "mem", "{n}"], NMC, conc=True)
+    add("C", "memory, parked", "Boost.Fiber: parked in channel pop (default stacks)", [bb, "mem", "{n}"], NMCB, lang="boost")
+    add("C", "memory, parked", "Go: parked in chan receive, [256]byte locals", [gc, "mem", "{n}"], NMC, lang="go")
+    add("C", "memory, parked", "Python asyncio: parked in Queue.get, bytearray(256)", [pc, "asyncio", "mem", "{n}"], NMCPY, lang="python")
 
     # physical limits
     add("P", "physical", "futex ping-pong round trip (both park)", ["physical", "futex", "{n}"], 200 if q else 20_000)
@@ -547,6 +579,25 @@ def targets(rows):
     pi, _ = get("9", "idle pool", "conc")
     if pi is not None:
         line("(issue 5) process pool idle < 1 % of a CPU", pi < 1, "%s %%" % fmt_num(pi))
+    # issue 6: coroutines (workload C)
+    csw, _ = get("C", "switch", "conc")
+    bsw, _ = get("C", "switch", "Boost.Context")
+    if csw and bsw:
+        line("(issue 6) switch within 10 % of Boost.Context", csw <= 1.1 * bsw,
+             "conc %s ns vs Boost.Context %s ns (%.2f×)" % (fmt_num(csw), fmt_num(bsw), csw / bsw))
+    for cls, name, limit, go_prefix in (("yield", "yield through the scheduler", 15, "Go"),
+                                        ("channel hop", "channel hop", 25, "Go"),
+                                        ("spawn + run + free", "spawn + run + free", 40, "Go")):
+        cv, _ = get("C", cls, "conc")
+        gv, _ = get("C", cls, go_prefix)
+        if cv is not None:
+            line("(issue 6) %s ≤ %d ns" % (name, limit), cv <= limit,
+                 "%s ns%s" % (fmt_num(cv), "; Go %s ns (%.1f× conc's)" % (fmt_num(gv), gv / cv) if gv else ""))
+    cm, _ = get("C", "memory, parked", "conc")
+    if cm is not None:
+        gm, _ = get("C", "memory, parked", "Go")
+        line("(issue 6) memory ≤ 4.5 KB per parked coroutine", cm <= 4608,
+             "%s B%s" % (fmt_num(cm), "; Go %s B" % fmt_num(gm) if gm else ""))
     idle, _ = get("8", "idle", "conc")
     if idle is not None:
         line("idle < 1 % of a CPU", idle < 1, "%s %%" % fmt_num(idle))
@@ -563,7 +614,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--skip", action="append", default=[],
-                    help="skip rows of a kind: conc, go, python, tbb, omp, uv, mpi")
+                    help="skip rows of a kind: conc, go, python, tbb, omp, uv, mpi, boost")
     ap.add_argument("--skip-reason", action="append", default=[])
     ap.add_argument("--results", default=None, help="markdown file to write")
     ap.add_argument("--only", default=None, help="regex on workload/impl (debugging)")
@@ -674,9 +725,9 @@ def main():
         for s in skipped_lines:
             print("SKIPPED: " + s)
     if a.quick:
-        print("Targets (issues 4 and 5): judged on full runs only (quick mode asserts no speed)")
+        print("Targets (issues 4, 5 and 6): judged on full runs only (quick mode asserts no speed)")
     elif tl:
-        print("Targets (issues 4 and 5):")
+        print("Targets (issues 4, 5 and 6):")
         print("\n".join(tl))
     print("bench: %d rows, %d rounds, %.0f s%s" % (
         len(rows), rounds, elapsed, "; %d FAILED" % len(failed) if failed else ""))
@@ -694,7 +745,7 @@ def main():
                "- Generated by `make bench` (bench/run.sh); how to read it: bench/README.md", ""]
         if skipped_lines:
             doc += ["Skipped: " + s for s in skipped_lines] + [""]
-        doc += [table, "", "## Targets (issues 4 and 5)", ""] + (tl or ["- (no conc rows)"]) + [""]
+        doc += [table, "", "## Targets (issues 4, 5 and 6)", ""] + (tl or ["- (no conc rows)"]) + [""]
         with open(a.results, "w") as f:
             f.write("\n".join(doc))
         print("bench: wrote %s" % a.results)

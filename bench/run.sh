@@ -32,7 +32,7 @@ say() { echo "bench: $*" >&2; }
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
 # ---- 1. packages ------------------------------------------------------------
-CORE_PKGS="build-essential cmake pkg-config g++ libtbb-dev libuv1-dev python3 strace"
+CORE_PKGS="build-essential cmake pkg-config g++ libtbb-dev libuv1-dev python3 strace libboost-context-dev libboost-fiber-dev python3-uvloop"
 HEAVY_PKGS="golang-go"
 MPI_PKGS="python3-mpi4py openmpi-bin"  # workload 9's mpi4py.futures anchor
 DRIVER_ARGS=()
@@ -103,6 +103,10 @@ if [ -z "$ANCHORS_ONLY" ]; then
       gcc $CFLAGS -I"$ROOT/include" "$B/bench-$b.c" "$CONC_LIB" -lpthread -lm \
       -o "$OUT/bench-$b"
   done
+  # workload C: coroutines (includes src/ctx.h for the raw switch)
+  build "$OUT/bench-coro" "$B/bench-coro.c $B/common.h $ROOT/src/ctx.h $CONC_LIB" \
+    gcc $CFLAGS -I"$ROOT/include" "$B/bench-coro.c" "$CONC_LIB" -lpthread -lm \
+    -o "$OUT/bench-coro"
   # workload 9: the process pool (its fork server re-executes this binary)
   build "$OUT/bench-procpool" "$B/bench-procpool.c $B/procpool-common.h $B/common.h $CONC_LIB" \
     gcc $CFLAGS -I"$ROOT/include" "$B/bench-procpool.c" "$CONC_LIB" -lpthread -lm \
@@ -118,6 +122,8 @@ build "$OUT/anchor-omp" "$B/anchor-omp.c $B/common.h" \
   gcc $CFLAGS -fopenmp "$B/anchor-omp.c" -lm -o "$OUT/anchor-omp"
 build "$OUT/anchor-uv" "$B/anchor-uv.c $B/common.h" \
   gcc $CFLAGS "$B/anchor-uv.c" $(pkg-config --cflags --libs libuv) -lpthread -lm -o "$OUT/anchor-uv"
+build "$OUT/anchor-boost-coro" "$B/anchor-boost-coro.cpp $B/common.h" \
+  g++ $CXXFLAGS "$B/anchor-boost-coro.cpp" -lboost_fiber -lboost_context -lpthread -o "$OUT/anchor-boost-coro"
 build "$OUT/physical" "$B/physical.c $B/common.h" \
   gcc $CFLAGS "$B/physical.c" -lpthread -lm -o "$OUT/physical"
 
@@ -129,6 +135,9 @@ if [[ " ${DRIVER_ARGS[*]-} " != *" go "* ]]; then
   build "$OUT/anchor-go" "$B/anchor-go.go" \
     env GOCACHE="$OUT/go-cache" GOPATH="$OUT/go-path" GOFLAGS=-mod=mod GOPROXY=off \
     GO111MODULE= "$GO" build -o "$OUT/anchor-go" "$B/anchor-go.go"
+  build "$OUT/anchor-go-coro" "$B/anchor-go-coro.go" \
+    env GOCACHE="$OUT/go-cache" GOPATH="$OUT/go-path" GOFLAGS=-mod=mod GOPROXY=off \
+    GO111MODULE= "$GO" build -o "$OUT/anchor-go-coro" "$B/anchor-go-coro.go"
   export CONC_BENCH_GO=$GO
 fi
 

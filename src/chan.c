@@ -257,7 +257,7 @@ static int do_select(conc_chan_case *cases, size_t n, double deadline,
   }
   if (!block)
     return CONC_EAGAIN;
-  if (deadline <= conc_now())
+  if (deadline < INFINITY && deadline <= conc_now()) /* no clock read */
     return CONC_ETIMEDOUT;
   waiter local[STACK_CASES];
   waiter *w = local;
@@ -423,7 +423,7 @@ static bool cq_busy(conc_coro_waitq_ *q) {
 
 /* Park c on q until granted (0) or deadline/cancel. */
 static int cq_wait(conc_coro *c, conc_coro_waitq_ *q, double deadline) {
-  if (deadline <= conc_now())
+  if (deadline < INFINITY && deadline <= conc_now()) /* no clock read */
     return CONC_ETIMEDOUT;
   cwaiter w = {.co = c};
   cq_push(q, &w);

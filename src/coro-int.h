@@ -45,6 +45,8 @@ typedef struct conc__io conc__io;
 /* The loop's poller slot (NULL until created; io.c creates it by
  * compare-and-swap from any thread). */
 _Atomic(conc__io *) *conc__loop_io_slot(conc_loop *l);
+/* The thread id of l's thread. */
+int conc__loop_tid(const conc_loop *l);
 /* Whether the calling thread is l's thread. */
 bool conc__loop_owned(const conc_loop *l);
 /* The loop running on this thread (a coroutine's, or the one whose main

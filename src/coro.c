@@ -128,6 +128,169 @@ struct conc_loop {
 static _Thread_local conc_loop *tls_loop
     __attribute__((tls_model("initial-exec")));
 
+/* ---- stack overflow reports -------------------------------------------
+ *
+ * A coroutine that overflows its stack touches the guard page below it
+ * and takes SIGSEGV on that (exhausted) stack.  So that this is reported,
+ * not silent: conc_loop_run gives its thread an alternate signal stack
+ * (unless the thread has one, as under ASan) and a process-wide SIGSEGV
+ * handler is installed once, SA_ONSTACK, remembering the handler it
+ * replaced.  The handler recognises a fault in the guard page of the
+ * coroutine running on this thread (tls_loop->current: a fault is
+ * delivered to the faulting thread), writes one line to stderr with
+ * write(2) only (async-signal-safe), then chains: to the previous
+ * handler (the user's, or a sanitizer's, which then reports), or, if that
+ * was SIG_DFL or SIG_IGN, restores the default action and returns, so the
+ * faulting instruction faults again and the process dies of SIGSEGV (a
+ * SIGSEGV sent by kill is re-raised instead).  Other faults chain without
+ * a message.  A handler installed later by the user replaces this one. */
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
+static struct sigaction segv_prev;
+static uintptr_t segv_page; /* sysconf is not async-signal-safe */
+
+static size_t fmt_hex(char *p, uintptr_t v) {
+  char tmp[2 + 2 * sizeof v];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  p[0] = '0';
+  p[1] = 'x';
+  for (size_t i = 0; i < n; i++)
+    p[2 + i] = tmp[n - 1 - i];
+  return n + 2;
+}
+
+static size_t fmt_dec(char *p, size_t v) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    p[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static size_t fmt_str(char *p, const char *s) {
+  size_t n = strlen(s);
+  memcpy(p, s, n);
+  return n;
+}
+
+static void segv_chain(int sig, siginfo_t *info, void *uc) {
+  const struct sigaction *o = &segv_prev;
+  if (o->sa_flags & SA_SIGINFO) {
+    if (o->sa_sigaction) {
+      o->sa_sigaction(sig, info, uc);
+      return;
+    }
+  } else if (o->sa_handler != SIG_DFL && o->sa_handler != SIG_IGN) {
+    o->sa_handler(sig);
+    return;
+  }
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, NULL);
+  if (info->si_code <= 0) /* sent, not a fault: returning would not refault */
+    raise(sig);
+}
+
+static void on_segv(int sig, siginfo_t *info, void *uc) {
+  int saved = errno;
+  conc_loop *l = tls_loop;
+  conc_coro *c = l ? l->current : NULL;
+  uintptr_t a = (uintptr_t)info->si_addr;
+  if (c && c->stack.lo && c->stack.guarded) {
+    uintptr_t lo = (uintptr_t)c->stack.lo;
+    uintptr_t page = segv_page;
+    if (a < lo && a >= lo - page) {
+      char msg[512];
+      size_t n = 0;
+      n += fmt_str(msg + n, "conc: stack overflow in coroutine ");
+      n += fmt_hex(msg + n, (uintptr_t)c);
+      n += fmt_str(msg + n, " (function ");
+      n += fmt_hex(msg + n, (uintptr_t)c->fn);
+      n += fmt_str(msg + n, ", loop ");
+      n += fmt_hex(msg + n, (uintptr_t)l);
+      n += fmt_str(msg + n, "): fault at ");
+      n += fmt_hex(msg + n, a);
+      n += fmt_str(msg + n, " in the guard page below its ");
+      n += fmt_dec(msg + n, c->stack.size);
+      n += fmt_str(msg + n, "-byte stack; increase "
+                            "conc_loop_options.stack_size (or "
+                            "conc_coro_options.stack_size)\n");
+      for (size_t off = 0; off < n;) {
+        ssize_t w = write(2, msg + off, n - off);
+        if (w < 0 && errno == EINTR)
+          continue;
+        if (w <= 0)
+          break;
+        off += (size_t)w;
+      }
+    }
+  }
+  errno = saved;
+  segv_chain(sig, info, uc);
+}
+
+static void segv_install(void) {
+  segv_page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, NULL, &segv_prev) != 0)
+    return;
+  (void)sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* The alternate signal stack conc_loop_run installed on this thread (NULL:
+ * none, or the thread had one already). */
+#define ALTSTACK_SIZE (64 * 1024)
+
+static void *altstack_enter(void) {
+  pthread_once(&segv_once, segv_install);
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
+    return NULL; /* the thread has one (a sanitizer's, the user's) */
+  size_t size = ALTSTACK_SIZE;
+  if ((size_t)SIGSTKSZ > size)
+    size = (size_t)SIGSTKSZ;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+  stack_t ss = {.ss_sp = p, .ss_size = size, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) {
+    munmap(p, size);
+    return NULL;
+  }
+  return p;
+}
+
+static void altstack_leave(void *p) {
+  if (!p)
+    return;
+  size_t size = ALTSTACK_SIZE;
+  if ((size_t)SIGSTKSZ > size)
+    size = (size_t)SIGSTKSZ;
+  stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+  CONC_MUST(sigaltstack(&ss, NULL) == 0);
+  munmap(p, size);
+}
+
 /* ---- options -------------------------------------------------------- */
 
 void conc_loop_options_init(conc_loop_options *o) {
@@ -354,6 +517,8 @@ bool conc__loop_owned(const conc_loop *l) {
 
 conc_loop *conc__loop_current(void) { return tls_loop; }
 
+int conc__loop_tid(const conc_loop *l) { return l->owner_tid; }
+
 conc_loop *conc__coro_loop(const conc_coro *c) { return c->loop; }
 
 bool conc__loop_closing(const conc_loop *l) { return l->closing; }
@@ -506,11 +671,13 @@ int conc_loop_run(conc_loop *l) {
     return CONC_EPERM;
   if (tls_loop || l->running)
     return CONC_EBUSY;
+  void *alt = altstack_enter();
   tls_loop = l;
   l->running = true;
   int err = schedule(l);
   l->running = false;
   tls_loop = NULL;
+  altstack_leave(alt);
   return err;
 }
 
@@ -555,11 +722,13 @@ int conc_loop_destroy(conc_loop *l) {
     l->closing = true;
     for (conc_coro *c = l->all; c; c = c->all_next)
       conc_coro_cancel(c);
+    void *alt = altstack_enter();
     tls_loop = l;
     l->running = true;
     int err = schedule(l);
     l->running = false;
     tls_loop = NULL;
+    altstack_leave(alt);
     /* Every wait returns at once while closing: nothing can stay parked. */
     CONC_MUST(err == 0 && l->live == 0);
   }
@@ -705,7 +874,7 @@ int conc_coro_await_until(conc_coro *h, double deadline, void **result) {
   if (err)
     return err;
   if (h->state != DONE) {
-    if (deadline <= conc_now())
+    if (deadline < INFINITY && deadline <= conc_now())
       return CONC_ETIMEDOUT;
     c->awaited = h;
     c->w_next = NULL;

@@ -95,6 +95,11 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static _Atomic int probe_result = CONC__GUARD_MPROTECT;
 static _Atomic size_t mprot_entries_total;
 static atomic_flag unguarded_logged = ATOMIC_FLAG_INIT;
+static _Atomic int default_guard = CONC__GUARD_AUTO;
+
+void conc__stack_set_default_guard(conc__guard_mode m) {
+  atomic_store_explicit(&default_guard, (int)m, memory_order_relaxed);
+}
 
 static void on_probe_segv(int sig) {
   (void)sig;
@@ -174,7 +179,8 @@ void conc__stack_options_init(conc__stack_options *o) {
   o->size = sizeof *o;
   o->stack_size = 128 * 1024;
   o->slots_per_map = 256;
-  o->guard = CONC__GUARD_AUTO;
+  o->guard = (conc__guard_mode)atomic_load_explicit(&default_guard,
+                                                    memory_order_relaxed);
   o->map_share = 0.5;
   o->fail_unguarded = false;
 }

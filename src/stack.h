@@ -78,6 +78,11 @@ size_t conc__stack_pool_live(const conc__stack_pool *p);
  * Probed once, thread-safe. */
 conc__guard_mode conc__stack_probe_guard(void);
 
+/* The guard mode conc__stack_options_init puts in new options (AUTO), so
+ * for every pool created afterwards, including the loops' own: a hook for
+ * tests that force the mprotect fallback on a kernel with guard install. */
+void conc__stack_set_default_guard(conc__guard_mode m);
+
 /* "install", "mprotect", "none" or "auto". */
 const char *conc__guard_mode_name(conc__guard_mode m);
 

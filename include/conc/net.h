@@ -229,6 +229,27 @@ CONC_EXTERN int conc_coro_await_future_until(conc_future *f, double deadline,
 CONC_EXTERN int conc_coro_run_in_executor(conc_executor *ex, conc_fn fn,
                                           void *arg, void **result);
 
+/* The loop as an executor: conc_executor_submit(ex, fn, arg, &f) from any
+ * thread (the loop's own included) runs fn(arg) as a coroutine on loop's
+ * thread, when the loop next polls (as conc_loop_spawn_threadsafe), and f
+ * completes with fn's return value; fn may wait like any coroutine.
+ * Tasks run as the loop gets to them (max_workers is 1, but tasks that
+ * wait interleave).  Task-context calls made by fn (conc_task_fail, stop
+ * requests) refer to its task until its first wait only.  Submit options:
+ * the deadline applies; priority is ignored (FIFO).  Submitting after
+ * shutdown, or once the loop is destroyed, returns CONC_ESHUTDOWN; tasks
+ * queued when the loop is destroyed are cancelled.  conc_executor_shutdown
+ * with wait (and conc_executor_destroy) waits until every submitted task
+ * has finished or been cancelled, which needs the loop to run (or be
+ * destroyed) on its thread meanwhile; on the loop's thread it returns
+ * CONC_EDEADLK while tasks remain.  Not shut down at exit (no exit hook).
+ * The executor must be destroyed (conc_executor_destroy) before the loop
+ * is freed only if tasks may still be submitted; it holds no reference to
+ * the loop itself, only to its inbox.  Returns 0, CONC_EINVAL, CONC_ENOMEM
+ * or an fd error creating the loop's poller.  Any thread; never blocks. */
+CONC_EXTERN int conc_loop_executor_create(conc_loop *loop,
+                                          conc_executor **out);
+
 /* ---- TCP ------------------------------------------------------------ */
 
 /* Listen on host:port (host: a numeric IPv4/IPv6 address, or NULL for
