@@ -227,7 +227,7 @@ static void le_stats(conc_executor *base, conc_executor_stats *s) {
 }
 
 static const conc__executor_vt le_vt = {
-    "loop", le_submit, le_shutdown, le_free, le_is_own_thread, le_stats,
+    "loop", le_submit, le_shutdown, le_free, le_is_own_thread, le_stats, NULL,
 };
 
 int conc_loop_executor_create(conc_loop *loop, conc_executor **out) {
