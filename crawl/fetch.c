@@ -235,6 +235,10 @@ void fetch_finish(CURL *h, CURLcode rc, fetch_xfer *x, fetch_result *r) {
       snprintf(r->error, sizeof r->error,
                "timed out (connect timeout %g s, total %g s)",
                x->o->connect_timeout, x->o->timeout);
+    else if (r->kind == FETCH_RESET) /* which libcurl code a reset gives
+                                         (send or receive side) is a race */
+      snprintf(r->error, sizeof r->error,
+               "connection closed or reset by the server");
     else /* libcurl's fixed text: errbuf has timings, which vary */
       snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
   }
