@@ -71,7 +71,8 @@ int conc__result_decode(const conc__frame *f, conc__result_msg *r) {
   if (conc__get32(p + 12) != 0)
     return CONC_EPROTO;
   if (r->outcome != 0 && r->outcome != CONC_ETASK &&
-      r->outcome != CONC_ECANCELED)
+      r->outcome != CONC_ECANCELED && r->outcome != CONC_EWORKER &&
+      r->outcome != CONC_EKILLED)
     return CONC_EPROTO;
   r->run_ns = conc__get64(p + 16);
   if (r->msg_len > f->len - 24)

@@ -14,8 +14,10 @@
  *   TASK    u32 task index (in the registry both sides agreed on)
  *           u32 0
  *           input bytes (len - 8), or with FF_FD: u64 input length, the
- *           input travelling in a memfd passed beside the frame
- *   RESULT  i32 outcome (0, CONC_ETASK, CONC_ECANCELED)
+ *           input travelling in a memfd passed beside the frame (over
+ *           MPI: as the next message on the bulk tag)
+ *   RESULT  i32 outcome (0, CONC_ETASK, CONC_ECANCELED; and from an MPI
+ *           worker rank, CONC_EWORKER / CONC_EKILLED of its local pool)
  *           i32 the task's own code
  *           u32 message length m (0: none)
  *           u32 0
