@@ -18,7 +18,7 @@ int conc__frame_decode(const unsigned char *buf, size_t avail,
     return CONC_EPROTO;
   f->type = buf[2];
   f->flags = buf[3];
-  if (f->type < CONC__FT_PAD || f->type > CONC__FT_EXIT ||
+  if (f->type < CONC__FT_PAD || f->type > CONC__FT_STOP ||
       (f->flags & ~CONC__FF_FD))
     return CONC_EPROTO;
   f->len = conc__get32(buf + 4);

@@ -26,6 +26,7 @@
  *           output bytes, or with FF_FD: u64 output length (memfd)
  *   INIT    as TASK: the initializer and its arguments
  *   EXIT    empty: the worker ends with exit status 0
+ *   STOP    empty: ask the task `id` to stop (MPI worker ranks)
  *   PAD     filler to the end of a ring (len = bytes to skip)
  *   HELLO   u64 registry hash, u32 task count, u32 pid,
  *           u32 byte-order mark 0x01020304 written little-endian
@@ -52,6 +53,7 @@ enum {
   CONC__FT_RESULT = 4,
   CONC__FT_INIT = 5,
   CONC__FT_EXIT = 6,
+  CONC__FT_STOP = 7,
 };
 #define CONC__FF_FD 1u /* the bulk bytes travel in a memfd */
 

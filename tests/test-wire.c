@@ -66,6 +66,18 @@ START_TEST(wire_task_round_trip) {
 }
 END_TEST
 
+START_TEST(wire_stop_frame) {
+  unsigned char buf[16];
+  conc__frame f;
+  conc__frame_header(buf, CONC__FT_STOP, 0, 0, 12345);
+  ck_assert_int_eq(conc__frame_decode(buf, sizeof buf, &f), 0);
+  ck_assert_uint_eq(f.type, CONC__FT_STOP);
+  ck_assert(f.id == 12345);
+  buf[2] = CONC__FT_STOP + 1; /* past the last type */
+  ck_assert_int_eq(conc__frame_decode(buf, sizeof buf, &f), CONC_EPROTO);
+}
+END_TEST
+
 START_TEST(wire_result_round_trip) {
   unsigned char buf[256];
   const char *msg = "it broke";
@@ -87,6 +99,12 @@ START_TEST(wire_result_round_trip) {
   ck_assert_int_eq(memcmp(r.msg, msg, ml), 0);
   ck_assert_uint_eq(r.len, 3);
   ck_assert_int_eq(memcmp(r.out, "xyz", 3), 0);
+  /* outcomes an MPI worker rank passes on from its local pool */
+  conc__put32(buf + 16, (uint32_t)CONC_EWORKER);
+  ck_assert_int_eq(conc__result_decode(&f, &r), 0);
+  ck_assert_int_eq(r.outcome, CONC_EWORKER);
+  conc__put32(buf + 16, (uint32_t)CONC_EKILLED);
+  ck_assert_int_eq(conc__result_decode(&f, &r), 0);
   /* an outcome no worker sends; a message longer than the frame */
   conc__put32(buf + 16, (uint32_t)CONC_ENOMEM);
   ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
@@ -232,5 +250,6 @@ START_TEST(wire_fuzz_deterministic) {
 }
 END_TEST
 
-CONC_TEST_MAIN("wire", wire_task_round_trip, wire_result_round_trip,
+CONC_TEST_MAIN("wire", wire_task_round_trip, wire_stop_frame,
+               wire_result_round_trip,
                wire_hello, wire_ring_wraps, wire_fuzz_deterministic)
