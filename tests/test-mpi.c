@@ -11,6 +11,8 @@
  *   test-mpi crash                 a crashing task fails alone (EWORKER)
  *   test-mpi die                   without isolation a crash kills the rank:
  *                                  mpiexec must fail (run.sh checks it)
+ *   test-mpi stop                  stop requests reach a task already sent;
+ *                                  one ignoring them is killed (EKILLED)
  *   test-mpi registry              a worker rank registers a task at run
  *                                  time: create fails with CONC_EREGISTRY
  *   test-mpi spawn N               MPI_Comm_spawn of N workers
@@ -86,6 +88,26 @@ CONC_TASK(tm_crash, in, len, out) {
   (void)len;
   (void)out;
   raise(SIGSEGV);
+  return 0;
+}
+
+/* waits for a stop request and honours it */
+CONC_TASK(tm_stoppable, in, len, out) {
+  (void)in;
+  (void)len;
+  (void)out;
+  while (conc_task_wait_stop(60) != 0) {
+  }
+  return conc_task_stopped();
+}
+
+/* ignores stop requests */
+CONC_TASK(tm_hang, in, len, out) {
+  (void)in;
+  (void)len;
+  (void)out;
+  for (;;)
+    pause();
   return 0;
 }
 
@@ -231,6 +253,10 @@ static int create(int argc, char **argv, unsigned spawn,
       o.isolate = false;
     if (strcmp(argv[i], "--in-flight") == 0 && i + 1 < argc)
       o.max_in_flight = (unsigned)atoi(argv[++i]);
+    if (strcmp(argv[i], "--stop-grace") == 0 && i + 1 < argc)
+      o.stop_grace = atof(argv[++i]);
+    if (strcmp(argv[i], "--procs") == 0 && i + 1 < argc)
+      o.procs_per_rank = (unsigned)atoi(argv[++i]);
   }
   return conc_mpi_executor_create(&o, ex);
 }
@@ -305,6 +331,38 @@ int main(int argc, char **argv) {
       }
       check_basic(ex); /* the job goes on */
       check_shutdown(ex);
+    }
+  } else if (strcmp(what, "stop") == 0) {
+    rc = create(argc, argv, 0, &ex);
+    CHECK_RC(rc, 0);
+    if (ex) {
+      /* honoured: CONC_ECANCELED, not cancelled() (it had started) */
+      conc_future *f, *g, *h;
+      CHECK_RC(conc_executor_submit_task(ex, "tm_stoppable", NULL, 0, NULL,
+                                         &f),
+               0);
+      CHECK_RC(conc_future_stop(f), 0);
+      CHECK_RC(conc_future_wait(f, -1), 0);
+      CHECK_RC(conc_future_error(f, NULL, NULL), CONC_ECANCELED);
+      CHECK(!conc_future_cancelled(f));
+      conc_future_release(f);
+      /* ignored: its process is killed after stop_grace */
+      CHECK_RC(conc_executor_submit_task(ex, "tm_hang", NULL, 0, NULL, &g), 0);
+      CHECK_RC(conc_future_stop(g), 0);
+      CHECK_RC(conc_future_wait(g, -1), 0);
+      const char *msg = NULL;
+      CHECK_RC(conc_future_error(g, NULL, &msg), CONC_EKILLED);
+      printf("stop: %s\n", msg ? msg : "(no message)");
+      conc_future_release(g);
+      /* shutdown(cancel_futures) stops what runs */
+      CHECK_RC(conc_executor_submit_task(ex, "tm_stoppable", NULL, 0, NULL,
+                                         &h),
+               0);
+      CHECK_RC(conc_executor_shutdown(ex, true, true), 0);
+      int oc = conc_future_error(h, NULL, NULL);
+      CHECK(oc == CONC_ECANCELED);
+      conc_future_release(h);
+      CHECK_RC(conc_executor_destroy(ex), 0);
     }
   } else if (strcmp(what, "die") == 0) {
     rc = create(argc, argv, 0, &ex);

@@ -60,8 +60,15 @@
  * a rank that dies ends the whole job (Debian's Open MPI has no
  * fault-tolerant MPI): mpiexec reports the dead rank and exits non-zero.
  *
- * Limits.  Deadlines are checked when a task is sent to a worker rank.  A
- * stop request (conc_future_stop) does not reach a task already sent.
+ * Stopping.  A stop request (conc_future_stop, or shutdown with
+ * cancel_futures) for a task already sent travels to its worker rank (a
+ * STOP frame).  With isolation the task sees conc_task_stop_requested()
+ * and, if it still runs stop_grace seconds later, its process is killed:
+ * CONC_EKILLED.  Without isolation a task that has not started yet ends
+ * with CONC_ECANCELED; a running one is not interrupted.
+ *
+ * Limits.  Deadlines are checked when a task is sent to a worker rank.
+ * Inputs and outputs are limited to INT_MAX bytes (MPI counts).
  */
 #ifndef CONC_MPI_H
 #define CONC_MPI_H
@@ -85,6 +92,13 @@ typedef struct conc_mpi_options {
                              client).  N > 0: spawn N worker processes of
                              this program with MPI_Comm_spawn (a program
                              started alone; MPIPoolExecutor(max_workers=N)) */
+  double task_timeout;    /* with isolate: kill a task running longer
+                             (CONC_EKILLED); negative: no limit (default) */
+  double stop_grace;      /* with isolate: a task asked to stop
+                             (conc_future_stop, shutdown with
+                             cancel_futures) that still runs this much
+                             later is killed (CONC_EKILLED); negative:
+                             never; default 5 */
   double idle_spin;       /* seconds of busy polling after the last
                              message; negative: default 50e-6 */
   double idle_sleep_max;  /* longest sleep between polls when idle
@@ -93,7 +107,8 @@ typedef struct conc_mpi_options {
 } conc_mpi_options;
 
 /* Defaults: max_in_flight 8, isolate true, procs_per_rank 1, spawn 0,
- * idle_spin 50 us, idle_sleep_max 1 ms.  NULL is ignored. */
+ * task_timeout none, stop_grace 5 s, idle_spin 50 us, idle_sleep_max
+ * 1 ms.  NULL is ignored. */
 CONC_EXTERN void conc_mpi_options_init(conc_mpi_options *o);
 
 /* Initialise MPI and create the executor (see above).  On rank 0: returns

@@ -57,6 +57,7 @@
 #define TAG_BULK 2
 #define INLINE_MAX (64u << 10)
 #define MSG_MAX 4096u
+#define STOP_POLL 0.01 /* how often tasks in flight are checked for stops */
 
 static _Atomic int created; /* one MPI executor per process */
 
@@ -65,6 +66,7 @@ typedef struct entry {
   uint64_t id;
   unsigned char *frame;
   MPI_Request req[2];
+  bool stop_sent;
 } entry;
 
 typedef struct slot {
@@ -91,6 +93,7 @@ typedef struct mpx {
   conc_future *pend_head, *pend_tail;
   size_t npending, ninflight;
   bool shutdown, thread_done;
+  bool stop_all; /* shutdown(cancel_futures): stop what is in flight */
   unsigned depth;
   slot *slots;
   const char **names;
@@ -185,6 +188,8 @@ typedef struct wjob {
   const unsigned char *in;
   size_t len;
   conc_future *f;       /* isolated: the local pool's future */
+  struct wjob *lprev, *lnext; /* isolated: the outstanding list */
+  bool stopped;         /* not isolated: a stop came before it ran */
 } wjob;
 
 typedef struct wstate {
@@ -199,6 +204,7 @@ typedef struct wstate {
   wjob *done;
   _Atomic uint32_t done_seq;
   size_t outstanding;
+  wjob *out_head; /* isolated: jobs in the local pool (for STOP) */
 } wstate;
 
 static void job_free(wjob *j) {
@@ -275,6 +281,11 @@ static void submit_isolated(wstate *w, wjob *j) {
     return;
   }
   w->outstanding++;
+  j->lprev = NULL;
+  j->lnext = w->out_head;
+  if (w->out_head)
+    w->out_head->lprev = j;
+  w->out_head = j;
   j->frame = (unsigned char *)w; /* the callback finds w here */
   if (conc_future_add_done_callback(j->f, job_done_cb, j) != 0) {
     /* cannot happen without memory: wait for it here */
@@ -300,6 +311,12 @@ static void finish_isolated(wstate *w, wjob *j) {
     }
     send_result(w->m, j->id, outcome, detail, msg, NULL, 0);
   }
+  if (j->lprev)
+    j->lprev->lnext = j->lnext;
+  else
+    w->out_head = j->lnext;
+  if (j->lnext)
+    j->lnext->lprev = j->lprev;
   w->outstanding--;
   job_free(j);
 }
@@ -307,7 +324,10 @@ static void finish_isolated(wstate *w, wjob *j) {
 static void run_direct(wstate *w, wjob *j) {
   conc__task_ctx ctx = {.future = NULL};
   w->out.len = 0;
-  if (j->index >= w->ntasks) {
+  if (j->stopped) {
+    ctx.outcome = CONC_ECANCELED;
+    ctx.msg = conc__strdup("task stopped on request before it started");
+  } else if (j->index >= w->ntasks) {
     ctx.outcome = CONC_ETASK;
     ctx.code = CONC_ENOENT;
     ctx.msg = conc__asprintf("no task number %u on rank %d", j->index,
@@ -344,6 +364,15 @@ static int worker_recv(wstate *w, unsigned char **buf, size_t *cap) {
   }
   if (f.type == CONC__FT_EXIT)
     return 2;
+  if (f.type == CONC__FT_STOP) {
+    for (wjob *j = w->out_head; j; j = j->lnext)
+      if (j->id == f.id)
+        conc_future_stop(j->f);
+    for (wjob *j = w->run_head; j; j = j->next)
+      if (j->id == f.id)
+        j->stopped = true;
+    return 1;
+  }
   if (conc__task_decode(&f, &t) != 0 || f.type != CONC__FT_TASK) {
     conc_log(CONC_LOG_ERROR, "MPI worker rank %d: unexpected frame type %u",
              m->rank, f.type);
@@ -413,6 +442,8 @@ static int worker_main(mpx *m) {
     po.max_workers = m->o.procs_per_rank;
     po.max_in_flight = m->o.max_in_flight;
     po.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
+    po.task_timeout = m->o.task_timeout;
+    po.stop_grace = m->o.stop_grace;
     rc = conc_process_pool_create(&po, &w.pool);
     if (rc) {
       conc_log(CONC_LOG_ERROR,
@@ -554,6 +585,7 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
   e->f = f;
   e->id = id;
   e->frame = b;
+  e->stop_sent = false;
   e->req[1] = MPI_REQUEST_NULL;
   MPI_Isend(b, (int)(CONC__WIRE_HDR + plen), MPI_BYTE, s->dest, TAG_FRAME,
             m->comm, &e->req[0]);
@@ -726,14 +758,45 @@ static bool client_recv(mpx *m) {
   return true;
 }
 
+/* Pass stop requests on to the worker ranks (progress thread). */
+static void pass_stops(mpx *m, bool stop_all) {
+  for (int i = 0; i < m->nworkers; i++) {
+    slot *s = &m->slots[i];
+    for (unsigned k = 0; s->n && k < m->depth; k++) {
+      entry *e = &s->e[k];
+      if (!e->f || e->stop_sent)
+        continue;
+      if (stop_all)
+        conc_future_stop(e->f);
+      /* acquire: pairs with the fetch_or in conc_future_stop */
+      if (atomic_load_explicit(&e->f->state, memory_order_acquire) &
+          FS_STOP) {
+        send_frame(m->comm, s->dest, CONC__FT_STOP, e->id);
+        e->stop_sent = true;
+      }
+    }
+  }
+}
+
 static void client_main(mpx *m) {
   uint64_t last = mono_ns(), sleep_ns = 0;
+  double next_stops = 0;
+  bool stopped_all = false;
   for (;;) {
     uint32_t seen = atomic_load_explicit(&m->wake, memory_order_seq_cst);
     bool work = false;
     for (int k = 0; k < 256 && client_recv(m); k++)
       work = true;
     work |= dispatch(m);
+    pthread_mutex_lock(&m->mu);
+    bool stop_all = m->stop_all && !stopped_all;
+    bool any = m->ninflight > 0;
+    pthread_mutex_unlock(&m->mu);
+    if (any && (stop_all || conc_now() >= next_stops)) {
+      pass_stops(m, stop_all);
+      stopped_all |= stop_all;
+      next_stops = conc_now() + STOP_POLL;
+    }
     pthread_mutex_lock(&m->mu);
     bool busy = m->ninflight > 0;
     bool pending = m->pend_head != NULL;
@@ -970,6 +1033,7 @@ static int mx_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   pthread_mutex_lock(&m->mu);
   m->shutdown = true;
   if (cancel_futures) {
+    m->stop_all = true;
     conc_future *f;
     while ((f = q_pop(&m->pend_head, &m->pend_tail))) {
       m->npending--;
@@ -1037,6 +1101,8 @@ void conc_mpi_options_init(conc_mpi_options *o) {
   memset(o, 0, sizeof *o);
   o->size = sizeof *o;
   o->isolate = true;
+  o->task_timeout = -1;
+  o->stop_grace = 5;
   o->idle_spin = -1;
   o->idle_sleep_max = 0;
 }
@@ -1055,6 +1121,7 @@ int conc_mpi_executor_create(const conc_mpi_options *opts,
   }
   if (o.max_in_flight > 4096 || o.procs_per_rank > 4096 || o.spawn > 65536 ||
       isnan(o.idle_spin) || isnan(o.idle_sleep_max) || o.idle_spin > 10 ||
+      isnan(o.task_timeout) || isnan(o.stop_grace) ||
       o.idle_sleep_max > 10)
     return CONC_EINVAL;
   if (!o.max_in_flight)
