@@ -42,8 +42,11 @@
  *
  * Idle behaviour.  The progress threads poll MPI (MPI_Improbe): after the
  * last message they spin for idle_spin seconds (sched_yield between
- * polls), then sleep with a doubling back-off up to idle_sleep_max
- * seconds between polls.  On rank 0 a submission wakes the thread at
+ * polls, so a loaded machine loses little), then sleep with a doubling
+ * back-off from 10 us up to idle_sleep_max seconds between polls.  The
+ * spin is long (1 ms) because both sides poll: with a short one a worker
+ * and rank 0 each sleep while the other answers, and their back-offs
+ * feed each other up to idle_sleep_max per task.  On rank 0 a submission wakes the thread at
  * once, and with no task in flight it sleeps without polling (no CPU).
  * A worker rank with nothing to do costs one poll per idle_sleep_max
  * (about 1000 wake-ups per second by default: see docs/mpi.md for the
@@ -100,14 +103,14 @@ typedef struct conc_mpi_options {
                              later is killed (CONC_EKILLED); negative:
                              never; default 5 */
   double idle_spin;       /* seconds of busy polling after the last
-                             message; negative: default 50e-6 */
+                             message; negative: default 1e-3 */
   double idle_sleep_max;  /* longest sleep between polls when idle
                              (seconds); 0 or negative: default 1e-3 */
   unsigned flags;         /* CONC_EXECUTOR_* */
 } conc_mpi_options;
 
 /* Defaults: max_in_flight 8, isolate true, procs_per_rank 1, spawn 0,
- * task_timeout none, stop_grace 5 s, idle_spin 50 us, idle_sleep_max
+ * task_timeout none, stop_grace 5 s, idle_spin 1 ms, idle_sleep_max
  * 1 ms.  NULL is ignored. */
 CONC_EXTERN void conc_mpi_options_init(conc_mpi_options *o);
 
