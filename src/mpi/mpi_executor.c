@@ -217,8 +217,8 @@ static void job_free(wjob *j) {
 }
 
 static void send_result(mpx *m, uint64_t id, int outcome, int code,
-                        const char *msg, const unsigned char *out,
-                        size_t olen) {
+                        uint64_t run_ns, const char *msg,
+                        const unsigned char *out, size_t olen) {
   uint32_t mlen = 0;
   if (outcome == 0)
     msg = NULL;
@@ -238,7 +238,8 @@ static void send_result(mpx *m, uint64_t id, int outcome, int code,
   CONC_MUST(b != NULL);
   conc__frame_header(b, CONC__FT_RESULT, bulk ? CONC__FF_FD : 0,
                      (uint32_t)plen, id);
-  conc__result_encode_head(b + CONC__WIRE_HDR, outcome, code, msg, mlen);
+  conc__result_encode_head(b + CONC__WIRE_HDR, outcome, code, run_ns, msg,
+                           mlen);
   if (bulk)
     conc__put64(b + CONC__WIRE_HDR + head, olen);
   else if (olen)
@@ -276,7 +277,7 @@ static void submit_isolated(wstate *w, wjob *j) {
   if (rc) {
     char *msg = conc__asprintf("worker rank %d cannot run the task: %s",
                                w->m->rank, conc_strerror(rc));
-    send_result(w->m, j->id, CONC_ETASK, rc, msg, NULL, 0);
+    send_result(w->m, j->id, CONC_ETASK, rc, 0, msg, NULL, 0);
     conc__free(msg);
     conc__free(j);
     return;
@@ -300,7 +301,7 @@ static void finish_isolated(wstate *w, wjob *j) {
   int outcome = conc_future_result(j->f, 0, &r);
   if (outcome == 0) {
     const conc_bytes *b = r;
-    send_result(w->m, j->id, 0, 0, NULL, b->data, b->len);
+    send_result(w->m, j->id, 0, 0, 0, NULL, b->data, b->len);
   } else {
     int detail = 0;
     const char *msg = NULL;
@@ -310,7 +311,7 @@ static void finish_isolated(wstate *w, wjob *j) {
       detail = outcome; /* e.g. CONC_EBROKEN: the task could not run */
       outcome = CONC_ETASK;
     }
-    send_result(w->m, j->id, outcome, detail, msg, NULL, 0);
+    send_result(w->m, j->id, outcome, detail, 0, msg, NULL, 0);
   }
   if (j->lprev)
     j->lprev->lnext = j->lnext;
@@ -325,6 +326,7 @@ static void finish_isolated(wstate *w, wjob *j) {
 static void run_direct(wstate *w, wjob *j) {
   conc__task_ctx ctx = {.future = NULL};
   w->out.len = 0;
+  uint64_t t0 = mono_ns();
   if (j->stopped) {
     ctx.outcome = CONC_ECANCELED;
     ctx.msg = conc__strdup("task stopped on request before it started");
@@ -338,7 +340,7 @@ static void run_direct(wstate *w, wjob *j) {
     conc__task_invoke(w->fns[j->index], j->in, j->len, &w->out, &ctx);
     conc__task_ctx_swap(prev);
   }
-  send_result(w->m, j->id, ctx.outcome, ctx.code,
+  send_result(w->m, j->id, ctx.outcome, ctx.code, mono_ns() - t0,
               ctx.msg ? ctx.msg : "task failed", w->out.data, w->out.len);
   conc__free(ctx.msg);
   if (w->out.cap > (64u << 20))
