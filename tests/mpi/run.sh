@@ -18,7 +18,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 limit="${CONC_MPI_TEST_TIMEOUT:-120}"
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+supp="$(mktemp)"
+trap 'rm -f "$out" "$supp"' EXIT
+# Under TSan: the suppressions of tests/tsan.supp plus Open MPI's (TSan
+# reads one file).
+if [[ "${TSAN_OPTIONS:-}" == *suppressions=* ]]; then
+  base="$(sed -n 's/.*suppressions=\([^:]*\).*/\1/p' <<<"$TSAN_OPTIONS")"
+  cat "$base" "$(dirname "$0")/tsan.supp" >"$supp" 2>/dev/null
+  TSAN_OPTIONS="${TSAN_OPTIONS//suppressions=$base/suppressions=$supp}"
+  export TSAN_OPTIONS
+fi
 timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1
 rc=$?
 cat "$out"

@@ -9,6 +9,14 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 export CONC_EXAMPLE_SLEEP_SCALE="${CONC_EXAMPLE_SLEEP_SCALE:-0.01}"
 limit="${CONC_MPI_TEST_TIMEOUT:-120}"
+supp="$(mktemp)"
+trap 'rm -f "$supp"' EXIT
+if [[ "${TSAN_OPTIONS:-}" == *suppressions=* ]]; then # as in run.sh
+  base="$(sed -n 's/.*suppressions=\([^:]*\).*/\1/p' <<<"$TSAN_OPTIONS")"
+  cat "$base" "$(dirname "$0")/tsan.supp" >"$supp" 2>/dev/null
+  TSAN_OPTIONS="${TSAN_OPTIONS//suppressions=$base/suppressions=$supp}"
+  export TSAN_OPTIONS
+fi
 a="$(timeout "$limit" "$prog" --processes)" || { echo "FAIL: $prog --processes"; exit 1; }
 b="$(timeout "$limit" "$@" "$prog" --mpi)" || { echo "FAIL: $* $prog --mpi"; exit 1; }
 a="$(grep '^result' <<<"$a")"; b="$(grep '^result' <<<"$b")"
