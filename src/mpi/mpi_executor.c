@@ -93,6 +93,7 @@ typedef struct mpx {
   _Atomic uint32_t sleeping;
   conc_future *pend_head, *pend_tail;
   size_t npending, ninflight;
+  unsigned nbulk; /* bulk inputs still being sent (progress thread) */
   bool shutdown, thread_done;
   bool stop_all; /* shutdown(cancel_futures): stop what is in flight */
   unsigned depth;
@@ -592,9 +593,11 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
   e->req[1] = MPI_REQUEST_NULL;
   MPI_Isend(b, (int)(CONC__WIRE_HDR + plen), MPI_BYTE, s->dest, TAG_FRAME,
             m->comm, &e->req[0]);
-  if (bulk)
+  if (bulk) {
     MPI_Isend(in, (int)len, MPI_BYTE, s->dest, TAG_BULK, m->comm,
               &e->req[1]);
+    m->nbulk++;
+  }
   s->n++;
   return 0;
 }
@@ -729,6 +732,8 @@ static bool client_recv(mpx *m) {
     }
   }
   /* the input buffer belongs to f: the sends must be over first */
+  if (e->req[1] != MPI_REQUEST_NULL)
+    m->nbulk--;
   MPI_Waitall(2, e->req, MPI_STATUSES_IGNORE);
   conc__free(e->frame);
   e->frame = NULL;
@@ -759,6 +764,28 @@ static bool client_recv(mpx *m) {
   }
   conc_future_release(f);
   return true;
+}
+
+/* Drive the bulk sends in flight: a large message moves in fragments, and
+ * each needs the sender to call MPI (progress thread).  Returns true if
+ * one completed. */
+static bool progress_bulk(mpx *m) {
+  bool any = false;
+  for (int i = 0; m->nbulk && i < m->nworkers; i++) {
+    slot *s = &m->slots[i];
+    for (unsigned k = 0; s->n && k < m->depth; k++) {
+      entry *e = &s->e[k];
+      if (!e->f || e->req[1] == MPI_REQUEST_NULL)
+        continue;
+      int done = 0;
+      MPI_Test(&e->req[1], &done, MPI_STATUS_IGNORE); /* NULLs it if done */
+      if (done) {
+        m->nbulk--;
+        any = true;
+      }
+    }
+  }
+  return any;
 }
 
 /* Pass stop requests on to the worker ranks (progress thread). */
@@ -807,9 +834,15 @@ static void client_main(mpx *m) {
     pthread_mutex_unlock(&m->mu);
     if (done)
       break;
+    if (m->nbulk)
+      work |= progress_bulk(m);
     if (work) {
       last = mono_ns();
       sleep_ns = 0;
+      continue;
+    }
+    if (m->nbulk) { /* fragments to push: never sleep (see above) */
+      sched_yield();
       continue;
     }
     if (!busy && !pending) { /* nothing can arrive: sleep until poked */
