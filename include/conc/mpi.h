@@ -46,9 +46,12 @@
  * back-off from 10 us up to idle_sleep_max seconds between polls.  The
  * spin is long (1 ms) because both sides poll: with a short one a worker
  * and rank 0 each sleep while the other answers, and their back-offs
- * feed each other up to idle_sleep_max per task.  On rank 0 a submission wakes the thread at
- * once, and with no task in flight it sleeps without polling (no CPU).
- * A worker rank with nothing to do costs one poll per idle_sleep_max
+ * feed each other up to idle_sleep_max per task.  On rank 0 a submission
+ * wakes the thread at once, and with no task in flight it sleeps without
+ * polling (no CPU); while a bulk input is still being sent it polls
+ * without sleeping (MPI moves it in fragments that each need the
+ * sender's call).  A worker rank with nothing to do costs one poll per
+ * idle_sleep_max
  * (about 1000 wake-ups per second by default: see docs/mpi.md for the
  * measured CPU).  The latency of a result after an idle pause is at most
  * idle_sleep_max.
