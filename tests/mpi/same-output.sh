@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # same-output.sh PROG MPIEXEC... : the same program prints the same lines on
-# the process pool and on MPI.  Runs `PROG --processes` alone and
-# `MPIEXEC... PROG --mpi` (MPIEXEC holds mpiexec and its options), keeps the
-# lines that start with "result" and compares them.
+# a thread pool, a process pool and MPI.  Runs `PROG --threads` and
+# `PROG --processes` alone and `MPIEXEC... PROG --mpi` (MPIEXEC holds
+# mpiexec and its options), keeps the lines that start with "result" and
+# compares them.
 set -uo pipefail
 prog="$1"; shift
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -17,9 +18,12 @@ if [[ "${TSAN_OPTIONS:-}" == *suppressions=* ]]; then # as in run.sh
   TSAN_OPTIONS="${TSAN_OPTIONS//suppressions=$base/suppressions=$supp}"
   export TSAN_OPTIONS
 fi
+t="$(timeout "$limit" "$prog" --threads)" || { echo "FAIL: $prog --threads"; exit 1; }
 a="$(timeout "$limit" "$prog" --processes)" || { echo "FAIL: $prog --processes"; exit 1; }
 b="$(timeout "$limit" "$@" "$prog" --mpi)" || { echo "FAIL: $* $prog --mpi"; exit 1; }
+t="$(grep '^result' <<<"$t")"
 a="$(grep '^result' <<<"$a")"; b="$(grep '^result' <<<"$b")"
-echo "process pool:"; echo "$a"; echo "MPI:"; echo "$b"
-[ -n "$a" ] && [ "$a" = "$b" ] || { echo "same-output: FAIL: outputs differ"; exit 1; }
+echo "thread pool:"; echo "$t"; echo "process pool:"; echo "$a"; echo "MPI:"; echo "$b"
+[ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$t" ] ||
+  { echo "same-output: FAIL: outputs differ"; exit 1; }
 echo "same-output: ok"
