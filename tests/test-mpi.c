@@ -13,6 +13,8 @@
  *                                  mpiexec must fail (run.sh checks it)
  *   test-mpi stop                  stop requests reach a task already sent;
  *                                  one ignoring them is killed (EKILLED)
+ *   test-mpi deadline --no-isolate a start deadline that passes while the task
+ *                                  waits at its worker rank: CONC_EDEADLINE
  *   test-mpi registry              a worker rank registers a task at run
  *                                  time: create fails with CONC_EREGISTRY
  *   test-mpi spawn N               MPI_Comm_spawn of N workers
@@ -146,6 +148,13 @@ CONC_TASK(tm_hang, in, len, out) {
   for (;;)
     pause();
   return 0;
+}
+
+CONC_TASK(tm_sleep, in, len, out) {
+  (void)in;
+  (void)len;
+  (void)out;
+  return conc_sleep(0.3);
 }
 
 /* for the registry scenario: registered at run time on worker ranks */
@@ -416,6 +425,44 @@ int main(int argc, char **argv) {
       int oc = conc_future_error(h, NULL, NULL);
       CHECK(oc == CONC_ECANCELED);
       conc_future_release(h);
+      CHECK_RC(conc_executor_destroy(ex), 0);
+    }
+  } else if (strcmp(what, "deadline") == 0) {
+    /* one worker rank: the second task waits there behind a 0.3 s one, so
+     * its 0.1 s start deadline passes (seen by the worker, or by rank 0
+     * if it is late to send: CONC_EDEADLINE either way) */
+    rc = create(argc, argv, 0, &ex);
+    CHECK_RC(rc, 0);
+    if (ex) {
+      conc_future *slow, *late, *after;
+      conc_submit_options so;
+      conc_submit_options_init(&so);
+      CHECK_RC(conc_executor_submit_task(ex, "tm_sleep", NULL, 0, NULL,
+                                         &slow),
+               0);
+      double t0 = conc_now();
+      so.deadline = t0 + 0.1;
+      uint32_t v = 5;
+      CHECK_RC(conc_executor_submit_task(ex, "tm_square", &v, sizeof v, &so,
+                                         &late),
+               0);
+      CHECK_RC(conc_executor_submit_task(ex, "tm_square", &v, sizeof v, NULL,
+                                         &after),
+               0);
+      CHECK_RC(conc_future_wait(late, -1), 0);
+      const char *msg = NULL;
+      CHECK_RC(conc_future_error(late, NULL, &msg), CONC_EDEADLINE);
+      CHECK(conc_now() - t0 >= 0.1);
+      printf("deadline: %s\n", msg ? msg : "(no message)");
+      CHECK(square_of(after) == 25);
+      CHECK_RC(conc_future_result(slow, -1, NULL), 0);
+      conc_executor_stats st;
+      conc_executor_stats_init(&st);
+      CHECK_RC(conc_executor_get_stats(ex, &st), 0);
+      CHECK(st.deadline_missed == 1);
+      conc_future_release(slow);
+      conc_future_release(late);
+      conc_future_release(after);
       CHECK_RC(conc_executor_destroy(ex), 0);
     }
   } else if (strcmp(what, "die") == 0) {

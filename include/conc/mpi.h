@@ -73,8 +73,12 @@
  * CONC_EKILLED.  Without isolation a task that has not started yet ends
  * with CONC_ECANCELED; a running one is not interrupted.
  *
- * Limits.  Deadlines are checked when a task is sent to a worker rank.
- * Inputs and outputs are limited to INT_MAX bytes (MPI counts).
+ * Deadlines (conc_submit_options.deadline: by when the task must start)
+ * are checked when a task is sent, and again where it starts: the frame
+ * carries the time left, re-anchored on the worker rank's clock.  A task
+ * that starts too late ends with CONC_EDEADLINE.
+ *
+ * Limits.  Inputs and outputs are limited to INT_MAX bytes (MPI counts).
  */
 #ifndef CONC_MPI_H
 #define CONC_MPI_H

@@ -192,6 +192,7 @@ typedef struct wjob {
   conc_future *f;       /* isolated: the local pool's future */
   struct wjob *lprev, *lnext; /* isolated: the outstanding list */
   bool stopped;         /* not isolated: a stop came before it ran */
+  double deadline;      /* start deadline on this rank's clock, or -1 */
 } wjob;
 
 typedef struct wstate {
@@ -268,8 +269,11 @@ static int job_done_cb(conc_future *f, void *arg) {
 
 static void submit_isolated(wstate *w, wjob *j) {
   const char *name = j->index < w->ntasks ? conc_task_name(j->index) : NULL;
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  so.deadline = j->deadline;
   int rc = name ? conc_executor_submit_task(w->pool, name, j->in, j->len,
-                                            NULL, &j->f)
+                                            &so, &j->f)
                 : CONC_ENOENT;
   conc__free(j->frame);
   conc__free(j->bulk);
@@ -308,7 +312,8 @@ static void finish_isolated(wstate *w, wjob *j) {
     const char *msg = NULL;
     conc_future_error(j->f, &detail, &msg);
     if (outcome != CONC_ETASK && outcome != CONC_ECANCELED &&
-        outcome != CONC_EWORKER && outcome != CONC_EKILLED) {
+        outcome != CONC_EWORKER && outcome != CONC_EKILLED &&
+        outcome != CONC_EDEADLINE) {
       detail = outcome; /* e.g. CONC_EBROKEN: the task could not run */
       outcome = CONC_ETASK;
     }
@@ -331,6 +336,10 @@ static void run_direct(wstate *w, wjob *j) {
   if (j->stopped) {
     ctx.outcome = CONC_ECANCELED;
     ctx.msg = conc__strdup("task stopped on request before it started");
+  } else if (j->deadline >= 0 && conc_now() > j->deadline) {
+    ctx.outcome = CONC_EDEADLINE;
+    ctx.msg = conc__asprintf("deadline passed before the task started "
+                             "(on rank %d)", w->m->rank);
   } else if (j->index >= w->ntasks) {
     ctx.outcome = CONC_ETASK;
     ctx.code = CONC_ENOENT;
@@ -387,6 +396,8 @@ static int worker_recv(wstate *w, unsigned char **buf, size_t *cap) {
   j->id = f.id;
   j->index = t.index;
   j->len = (size_t)t.len;
+  j->deadline = t.has_deadline ? conc_now() + (double)t.deadline_ns * 1e-9
+                               : -1;
   if (f.flags & CONC__FF_FD) {
     j->bulk = conc__malloc(j->len ? j->len : 1);
     CONC_MUST(j->bulk != NULL);
@@ -573,19 +584,29 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
   if (len > INT_MAX)
     return CONC_ENOTSUP;
   bool bulk = len > INLINE_MAX;
-  size_t plen = 8 + (bulk ? 8 : len);
+  /* a start deadline travels as the time left (DECISIONS: re-anchored on
+   * the worker's clock); conc__future_start checked it has not passed */
+  bool dl = (f->flags & FF_DEADLINE) != 0;
+  size_t off = dl ? 16 : 8;
+  size_t plen = off + (bulk ? 8 : len);
   unsigned char *b = conc__malloc(CONC__WIRE_HDR + plen);
   if (!b)
     return CONC_ENOMEM;
   uint64_t id = ++m->next_id;
-  conc__frame_header(b, CONC__FT_TASK, bulk ? CONC__FF_FD : 0,
+  conc__frame_header(b, CONC__FT_TASK,
+                     (bulk ? CONC__FF_FD : 0) | (dl ? CONC__FF_DEADLINE : 0),
                      (uint32_t)plen, id);
   conc__put32(b + 16, (uint32_t)f->detail);
   conc__put32(b + 20, 0);
+  if (dl) {
+    double left = f->u.deadline - conc_now();
+    conc__put64(b + 24, left > 0 ? (uint64_t)(left * 1e9) : 0);
+  }
+  unsigned char *p = b + CONC__WIRE_HDR + off;
   if (bulk)
-    conc__put64(b + 24, len);
+    conc__put64(p, len);
   else if (len)
-    memcpy(b + 24, in, len);
+    memcpy(p, in, len);
   e->f = f;
   e->id = id;
   e->frame = b;
@@ -745,6 +766,8 @@ static bool client_recv(mpx *m) {
     m->n_completed++;
   else if (outcome == CONC_ECANCELED)
     m->n_cancelled++;
+  else if (outcome == CONC_EDEADLINE)
+    m->n_deadline++;
   else
     m->n_failed++;
   pthread_mutex_unlock(&m->mu);
