@@ -150,6 +150,16 @@ CONC_TASK(tm_hang, in, len, out) {
   return 0;
 }
 
+/* wait until the file named by the input exists */
+CONC_TASK(tm_gate, in, len, out) {
+  (void)out;
+  char path[512];
+  snprintf(path, sizeof path, "%.*s", (int)len, (const char *)in);
+  while (access(path, F_OK) != 0)
+    conc_sleep(0.001);
+  return 0;
+}
+
 CONC_TASK(tm_sleep, in, len, out) {
   (void)in;
   (void)len;
@@ -428,15 +438,22 @@ int main(int argc, char **argv) {
       CHECK_RC(conc_executor_destroy(ex), 0);
     }
   } else if (strcmp(what, "deadline") == 0) {
-    /* one worker rank: the second task waits there behind a 0.3 s one, so
-     * its 0.1 s start deadline passes (seen by the worker, or by rank 0
-     * if it is late to send: CONC_EDEADLINE either way) */
+    /* one worker rank, busy in a gate task while the next frames queue up
+     * at it; released once they are sent, it receives them together, and
+     * the third task's 0.1 s start deadline passes while it waits behind
+     * a 0.3 s task at the worker */
     rc = create(argc, argv, 0, &ex);
     CHECK_RC(rc, 0);
     if (ex) {
-      conc_future *slow, *late, *after;
+      char dir[] = "/tmp/conc-test-mpi-XXXXXX", rel[600];
+      CHECK(mkdtemp(dir) != NULL);
+      snprintf(rel, sizeof rel, "%s/release", dir);
+      conc_future *gate, *slow, *late, *after;
       conc_submit_options so;
       conc_submit_options_init(&so);
+      CHECK_RC(conc_executor_submit_task(ex, "tm_gate", rel, strlen(rel),
+                                         NULL, &gate),
+               0);
       CHECK_RC(conc_executor_submit_task(ex, "tm_sleep", NULL, 0, NULL,
                                          &slow),
                0);
@@ -449,6 +466,14 @@ int main(int argc, char **argv) {
       CHECK_RC(conc_executor_submit_task(ex, "tm_square", &v, sizeof v, NULL,
                                          &after),
                0);
+      /* sent (RUNNING on rank 0) before the gate opens */
+      while (!conc_future_running(after) && !conc_future_done(after))
+        conc_sleep(0.001);
+      FILE *fp = fopen(rel, "w");
+      CHECK(fp != NULL);
+      if (fp)
+        fclose(fp);
+      CHECK_RC(conc_future_result(gate, -1, NULL), 0);
       CHECK_RC(conc_future_wait(late, -1), 0);
       const char *msg = NULL;
       CHECK_RC(conc_future_error(late, NULL, &msg), CONC_EDEADLINE);
@@ -460,8 +485,11 @@ int main(int argc, char **argv) {
       conc_executor_stats_init(&st);
       CHECK_RC(conc_executor_get_stats(ex, &st), 0);
       CHECK(st.deadline_missed == 1);
+      conc_future_release(gate);
       conc_future_release(slow);
       conc_future_release(late);
+      unlink(rel);
+      rmdir(dir);
       conc_future_release(after);
       CHECK_RC(conc_executor_destroy(ex), 0);
     }

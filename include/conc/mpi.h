@@ -75,8 +75,12 @@
  *
  * Deadlines (conc_submit_options.deadline: by when the task must start)
  * are checked when a task is sent, and again where it starts: the frame
- * carries the time left, re-anchored on the worker rank's clock.  A task
- * that starts too late ends with CONC_EDEADLINE.
+ * carries the time left, re-anchored on the worker rank's clock when the
+ * rank receives it.  A task that starts too late ends with
+ * CONC_EDEADLINE.  Not counted: time the frame waits unreceived at a rank
+ * busy running a task without isolation (such a rank receives between
+ * tasks); with isolation the local pool checks it when it hands the task
+ * to its process.
  *
  * Limits.  Inputs and outputs are limited to INT_MAX bytes (MPI counts).
  */
