@@ -1150,8 +1150,16 @@ static void mx_stats(conc_executor *ex, conc_executor_stats *st) {
   pthread_mutex_unlock(&m->mu);
 }
 
+/* submit_task: the generic closure (the input is copied once, then sent
+ * from there) */
 static const conc__executor_vt mx_vt = {
-    "mpi", mx_submit, mx_shutdown, mx_free, mx_is_own_thread, mx_stats,
+    .kind = "mpi",
+    .submit = mx_submit,
+    .shutdown = mx_shutdown,
+    .free = mx_free,
+    .is_own_thread = mx_is_own_thread,
+    .stats = mx_stats,
+    .submit_task = NULL,
 };
 
 /* ==== creation ==== */
