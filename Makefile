@@ -9,9 +9,10 @@ CONFIGS ?= gcc clang asan tsan
 DEPS_BUILD := build-essential cmake pkg-config clang libclang-rt-14-dev check g++ \
   libcurl4-openssl-dev libxml2-dev
 # nginx serves conc-crawl's local site (tools/crawl-site.sh); tinyproxy is
-# the real proxy of conc-proxy-pool's test.
+# the real proxy of conc-proxy-pool's test.  Open MPI: the MPI executor.
 DEPS_DEMO := $(DEPS_BUILD) nginx
-DEPS_TEST := $(DEPS_BUILD) nginx tinyproxy gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+DEPS_TEST := $(DEPS_BUILD) nginx tinyproxy gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
+  libopenmpi-dev openmpi-bin
 
 CMAKE_gcc := -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++
 CMAKE_clang := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++

@@ -18,8 +18,8 @@ int conc__frame_decode(const unsigned char *buf, size_t avail,
     return CONC_EPROTO;
   f->type = buf[2];
   f->flags = buf[3];
-  if (f->type < CONC__FT_PAD || f->type > CONC__FT_EXIT ||
-      (f->flags & ~CONC__FF_FD))
+  if (f->type < CONC__FT_PAD || f->type > CONC__FT_STOP ||
+      (f->flags & ~(CONC__FF_FD | CONC__FF_DEADLINE)))
     return CONC_EPROTO;
   f->len = conc__get32(buf + 4);
   f->id = conc__get64(buf + 8);
@@ -35,14 +35,23 @@ int conc__task_decode(const conc__frame *f, conc__task_msg *t) {
   t->index = conc__get32(f->payload);
   if (conc__get32(f->payload + 4) != 0)
     return CONC_EPROTO;
+  size_t off = 8;
+  t->has_deadline = (f->flags & CONC__FF_DEADLINE) != 0;
+  t->deadline_ns = 0;
+  if (t->has_deadline) {
+    if (f->len < 16)
+      return CONC_EPROTO;
+    t->deadline_ns = conc__get64(f->payload + 8);
+    off = 16;
+  }
   if (f->flags & CONC__FF_FD) {
-    if (f->len != 16)
+    if (f->len != off + 8)
       return CONC_EPROTO;
     t->in = NULL;
-    t->len = conc__get64(f->payload + 8);
+    t->len = conc__get64(f->payload + off);
   } else {
-    t->in = f->payload + 8;
-    t->len = f->len - 8;
+    t->in = f->payload + off;
+    t->len = f->len - off;
   }
   return 0;
 }
@@ -71,7 +80,8 @@ int conc__result_decode(const conc__frame *f, conc__result_msg *r) {
   if (conc__get32(p + 12) != 0)
     return CONC_EPROTO;
   if (r->outcome != 0 && r->outcome != CONC_ETASK &&
-      r->outcome != CONC_ECANCELED)
+      r->outcome != CONC_ECANCELED && r->outcome != CONC_EWORKER &&
+      r->outcome != CONC_EKILLED && r->outcome != CONC_EDEADLINE)
     return CONC_EPROTO;
   r->run_ns = conc__get64(p + 16);
   if (r->msg_len > f->len - 24)

@@ -13,9 +13,15 @@
  *
  *   TASK    u32 task index (in the registry both sides agreed on)
  *           u32 0
+ *           with FF_DEADLINE: u64 nanoseconds left, when sent, until the
+ *           task's start deadline (the receiver re-anchors it on its own
+ *           monotonic clock: clocks of two machines are not comparable)
  *           input bytes (len - 8), or with FF_FD: u64 input length, the
- *           input travelling in a memfd passed beside the frame
- *   RESULT  i32 outcome (0, CONC_ETASK, CONC_ECANCELED)
+ *           input travelling in a memfd passed beside the frame (over
+ *           MPI: as the next message on the bulk tag)
+ *   RESULT  i32 outcome (0, CONC_ETASK, CONC_ECANCELED; and from an MPI
+ *           worker rank, CONC_EWORKER / CONC_EKILLED of its local pool,
+ *           CONC_EDEADLINE)
  *           i32 the task's own code
  *           u32 message length m (0: none)
  *           u32 0
@@ -24,6 +30,7 @@
  *           output bytes, or with FF_FD: u64 output length (memfd)
  *   INIT    as TASK: the initializer and its arguments
  *   EXIT    empty: the worker ends with exit status 0
+ *   STOP    empty: ask the task `id` to stop (MPI worker ranks)
  *   PAD     filler to the end of a ring (len = bytes to skip)
  *   HELLO   u64 registry hash, u32 task count, u32 pid,
  *           u32 byte-order mark 0x01020304 written little-endian
@@ -50,8 +57,10 @@ enum {
   CONC__FT_RESULT = 4,
   CONC__FT_INIT = 5,
   CONC__FT_EXIT = 6,
+  CONC__FT_STOP = 7,
 };
 #define CONC__FF_FD 1u /* the bulk bytes travel in a memfd */
+#define CONC__FF_DEADLINE 2u /* TASK: a start deadline follows (above) */
 
 static inline void conc__put32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)v;
@@ -93,6 +102,8 @@ typedef struct conc__task_msg {
   uint32_t index;
   const unsigned char *in; /* NULL with FF_FD */
   uint64_t len;
+  bool has_deadline; /* FF_DEADLINE: deadline_ns is the time left */
+  uint64_t deadline_ns;
 } conc__task_msg;
 int conc__task_decode(const conc__frame *f, conc__task_msg *t);
 

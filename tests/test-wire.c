@@ -66,6 +66,57 @@ START_TEST(wire_task_round_trip) {
 }
 END_TEST
 
+START_TEST(wire_task_deadline) {
+  /* FF_DEADLINE: u64 ns left after the reserved word, then the input */
+  unsigned char buf[64];
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_DEADLINE, 16 + 3, 4);
+  conc__put32(buf + 16, 2);
+  conc__put32(buf + 20, 0);
+  conc__put64(buf + 24, 1500000000u);
+  memcpy(buf + 32, "abc", 3);
+  conc__frame f;
+  conc__task_msg t;
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 19, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), 0);
+  ck_assert(t.has_deadline);
+  ck_assert(t.deadline_ns == 1500000000u);
+  ck_assert_uint_eq(t.len, 3);
+  ck_assert_int_eq(memcmp(t.in, "abc", 3), 0);
+  /* with FF_FD the length follows the deadline */
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_DEADLINE | CONC__FF_FD, 24,
+                     4);
+  conc__put64(buf + 32, 1u << 20);
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 24, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), 0);
+  ck_assert(t.has_deadline && t.in == NULL && t.len == 1u << 20);
+  /* too short for the deadline */
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_DEADLINE, 12, 4);
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 12, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), CONC_EPROTO);
+  /* without the flag nothing changes */
+  conc__frame_header(buf, CONC__FT_TASK, 0, 8 + 3, 4);
+  memcpy(buf + 24, "xyz", 3);
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), 0);
+  ck_assert(!t.has_deadline && t.len == 3);
+  /* an unknown flag is refused */
+  buf[3] = 4;
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), CONC_EPROTO);
+}
+END_TEST
+
+START_TEST(wire_stop_frame) {
+  unsigned char buf[16];
+  conc__frame f;
+  conc__frame_header(buf, CONC__FT_STOP, 0, 0, 12345);
+  ck_assert_int_eq(conc__frame_decode(buf, sizeof buf, &f), 0);
+  ck_assert_uint_eq(f.type, CONC__FT_STOP);
+  ck_assert(f.id == 12345);
+  buf[2] = CONC__FT_STOP + 1; /* past the last type */
+  ck_assert_int_eq(conc__frame_decode(buf, sizeof buf, &f), CONC_EPROTO);
+}
+END_TEST
+
 START_TEST(wire_result_round_trip) {
   unsigned char buf[256];
   const char *msg = "it broke";
@@ -87,6 +138,14 @@ START_TEST(wire_result_round_trip) {
   ck_assert_int_eq(memcmp(r.msg, msg, ml), 0);
   ck_assert_uint_eq(r.len, 3);
   ck_assert_int_eq(memcmp(r.out, "xyz", 3), 0);
+  /* outcomes an MPI worker rank passes on from its local pool */
+  conc__put32(buf + 16, (uint32_t)CONC_EWORKER);
+  ck_assert_int_eq(conc__result_decode(&f, &r), 0);
+  ck_assert_int_eq(r.outcome, CONC_EWORKER);
+  conc__put32(buf + 16, (uint32_t)CONC_EKILLED);
+  ck_assert_int_eq(conc__result_decode(&f, &r), 0);
+  conc__put32(buf + 16, (uint32_t)CONC_EDEADLINE);
+  ck_assert_int_eq(conc__result_decode(&f, &r), 0);
   /* an outcome no worker sends; a message longer than the frame */
   conc__put32(buf + 16, (uint32_t)CONC_ENOMEM);
   ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
@@ -232,5 +291,7 @@ START_TEST(wire_fuzz_deterministic) {
 }
 END_TEST
 
-CONC_TEST_MAIN("wire", wire_task_round_trip, wire_result_round_trip,
+CONC_TEST_MAIN("wire", wire_task_round_trip, wire_task_deadline,
+               wire_stop_frame,
+               wire_result_round_trip,
                wire_hello, wire_ring_wraps, wire_fuzz_deterministic)

@@ -1,0 +1,1254 @@
+/* mpi_executor.c - the MPI executor (conc/mpi.h), library conc_mpi.
+ *
+ * DESIGN
+ * Threads.  conc_mpi_executor_create starts one progress thread; it calls
+ * MPI_Init_thread (FUNNELED: it is the only thread that ever calls MPI),
+ * learns the rank, and either
+ *   - on rank 0 (the client) runs the scheduler below until shutdown, or
+ *   - on a worker rank serves tasks (worker_main), after which the thread
+ *     that called create exits the process.
+ * MPI_Finalize runs on that same thread.  Submitters on rank 0 never call
+ * MPI: they queue futures under `mu` and wake the thread through the
+ * futex word `wake`.
+ *
+ * Messages.  Every message on TAG_FRAME is one wire frame (src/wire.h):
+ * HELLO both ways at start-up, TASK rank 0 -> worker, RESULT worker ->
+ * rank 0, EXIT rank 0 -> worker at shutdown.  A payload above INLINE_MAX
+ * travels as the frame with FF_FD (whose payload ends with the u64 length
+ * instead of the bytes, as for a memfd) followed by the bytes themselves
+ * as one message on TAG_BULK, sent from and received into the task's own
+ * buffers.  MPI keeps messages of one (source, tag) in order, and each
+ * side reads a frame's bulk right after the frame, so bulks pair with
+ * their frames.
+ *
+ * Rank 0.  `mu` guards the pending FIFO, the shutdown flags and the
+ * counters; slots (one per worker rank, each with up to `depth` tasks in
+ * flight) belong to the progress thread alone.  The loop: receive every
+ * frame that arrived (complete futures: callbacks run on this thread),
+ * dispatch pending tasks to the least loaded slots with room (future goes
+ * RUNNING, frame sent with MPI_Isend), and when idle spin, then sleep on
+ * `wake` with a doubling timeout (no timeout when nothing is in flight).
+ * A result is matched to its slot entry by task id; the entry's send
+ * requests are completed before the future is published (its input
+ * buffer belongs to the future).
+ *
+ * Worker ranks.  Frames are received as they arrive.  Without isolation
+ * the tasks run one at a time on the progress thread (between two tasks it
+ * receives again, so pipelined tasks keep arriving) and results are sent
+ * with blocking MPI_Send.  With isolation each task goes to a local
+ * process pool; its done callback (on the pool's collector thread) queues
+ * the future on `dmu` and bumps the futex word `done_seq`, which the
+ * progress thread sleeps on between polls.
+ */
+#include "executor-int.h"
+#include "fsrv.h"
+#include "wire.h"
+
+#include <mpi.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conc/mpi.h"
+#include "conc/process_pool.h"
+
+#define TAG_FRAME 1
+#define TAG_BULK 2
+#define INLINE_MAX (64u << 10)
+#define MSG_MAX 4096u
+#define STOP_POLL 0.01 /* how often tasks in flight are checked for stops */
+
+static _Atomic int created; /* one MPI executor per process */
+
+typedef struct entry {
+  conc_future *f; /* NULL: free */
+  uint64_t id;
+  unsigned char *frame;
+  MPI_Request req[2];
+  bool stop_sent;
+} entry;
+
+typedef struct slot {
+  int dest; /* rank in comm */
+  unsigned n;
+  entry *e; /* depth entries */
+} slot;
+
+typedef struct mpx {
+  conc_executor ex; /* first */
+  conc_mpi_options o;
+  pthread_t thread;
+  bool thread_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int start; /* 0 starting; 1 rank 0 ready; 2 worker done; <0 failed */
+  int status; /* worker rank's exit status */
+  MPI_Comm comm;
+  bool inter;
+  int rank, nworkers;
+  /* rank 0 */
+  _Atomic uint32_t wake;
+  _Atomic uint32_t sleeping;
+  conc_future *pend_head, *pend_tail;
+  size_t npending, ninflight;
+  unsigned nbulk; /* bulk inputs still being sent (progress thread) */
+  bool shutdown, thread_done;
+  bool stop_all; /* shutdown(cancel_futures): stop what is in flight */
+  unsigned depth;
+  slot *slots;
+  const char **names;
+  size_t nnames;
+  uint64_t next_id;
+  unsigned char *rbuf;
+  size_t rcap;
+  unsigned long long n_submitted, n_completed, n_failed, n_cancelled,
+      n_deadline;
+} mpx;
+
+static inline mpx *M(conc_executor *ex) { return (mpx *)ex; }
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The idle policy shared by both sides: spin (yielding) for idle_spin
+ * after the last activity, then sleep on *w with a doubling timeout up to
+ * idle_sleep_max.  *sleep_ns is the current back-off (0 while busy). */
+static void idle_wait(const mpx *m, _Atomic uint32_t *w, uint32_t seen,
+                      uint64_t last_active, uint64_t *sleep_ns) {
+  uint64_t now = mono_ns();
+  if (now - last_active < (uint64_t)(m->o.idle_spin * 1e9)) {
+    sched_yield();
+    return;
+  }
+  uint64_t max = (uint64_t)(m->o.idle_sleep_max * 1e9);
+  *sleep_ns = *sleep_ns ? *sleep_ns * 2 : 10000;
+  if (*sleep_ns > max)
+    *sleep_ns = max;
+  conc__futex_wait(w, seen, conc_now() + (double)*sleep_ns * 1e-9, false);
+}
+
+/* Receive the frame of a matched message into a buffer grown as needed.
+ * Returns the byte count. */
+static size_t recv_matched(MPI_Message *msg, MPI_Status *st,
+                           unsigned char **buf, size_t *cap) {
+  int n = 0;
+  MPI_Get_count(st, MPI_BYTE, &n);
+  if ((size_t)n > *cap) {
+    size_t c = (size_t)n < 256 ? 256 : (size_t)n;
+    unsigned char *b = conc__realloc(*buf, c);
+    CONC_MUST(b != NULL);
+    *buf = b;
+    *cap = c;
+  }
+  MPI_Mrecv(*buf, n, MPI_BYTE, msg, MPI_STATUS_IGNORE);
+  return (size_t)n;
+}
+
+static void send_frame(MPI_Comm comm, int dest, unsigned type, uint64_t id) {
+  unsigned char h[CONC__WIRE_HDR];
+  conc__frame_header(h, type, 0, 0, id);
+  MPI_Send(h, (int)sizeof h, MPI_BYTE, dest, TAG_FRAME, comm);
+}
+
+static void send_hello(MPI_Comm comm, int dest) {
+  unsigned char b[CONC__WIRE_HDR + CONC__HELLO_LEN];
+  conc__hello_msg h = {conc_task_registry_hash(), (uint32_t)conc_task_count(),
+                       (uint32_t)getpid()};
+  conc__frame_header(b, CONC__FT_HELLO, 0, CONC__HELLO_LEN, 0);
+  conc__hello_encode(b + CONC__WIRE_HDR, &h);
+  MPI_Send(b, (int)sizeof b, MPI_BYTE, dest, TAG_FRAME, comm);
+}
+
+/* Receive a HELLO from src (MPI_ANY_SOURCE allowed): 0 with *h and *from,
+ * CONC_EPROTO. */
+static int recv_hello(MPI_Comm comm, int src, conc__hello_msg *h, int *from) {
+  unsigned char b[64];
+  MPI_Status st;
+  MPI_Recv(b, (int)sizeof b, MPI_BYTE, src, TAG_FRAME, comm, &st);
+  int n = 0;
+  MPI_Get_count(&st, MPI_BYTE, &n);
+  *from = st.MPI_SOURCE;
+  conc__frame f;
+  if (conc__frame_decode(b, (size_t)n, &f) != 0)
+    return CONC_EPROTO;
+  return conc__hello_decode(&f, h);
+}
+
+/* ==== worker ranks ==== */
+
+typedef struct wjob {
+  struct wjob *next;
+  uint64_t id;
+  uint32_t index;
+  unsigned char *frame; /* the received frame (inline input) */
+  unsigned char *bulk;  /* or the bulk input */
+  const unsigned char *in;
+  size_t len;
+  conc_future *f;       /* isolated: the local pool's future */
+  struct wjob *lprev, *lnext; /* isolated: the outstanding list */
+  bool stopped;         /* not isolated: a stop came before it ran */
+  double deadline;      /* start deadline on this rank's clock, or -1 */
+} wjob;
+
+typedef struct wstate {
+  mpx *m;
+  conc_executor *pool; /* isolated */
+  size_t ntasks;
+  conc_task_fn *fns;
+  conc_bytes out;
+  wjob *run_head, *run_tail; /* not isolated: received, not run */
+  /* isolated: finished futures, from the pool's collector */
+  pthread_mutex_t dmu;
+  wjob *done;
+  _Atomic uint32_t done_seq;
+  size_t outstanding;
+  wjob *out_head; /* isolated: jobs in the local pool (for STOP) */
+} wstate;
+
+static void job_free(wjob *j) {
+  conc__free(j->frame);
+  conc__free(j->bulk);
+  if (j->f)
+    conc_future_release(j->f);
+  conc__free(j);
+}
+
+static void send_result(mpx *m, uint64_t id, int outcome, int code,
+                        uint64_t run_ns, const char *msg,
+                        const unsigned char *out, size_t olen) {
+  uint32_t mlen = 0;
+  if (outcome == 0)
+    msg = NULL;
+  if (msg) {
+    size_t l = strlen(msg);
+    mlen = (uint32_t)(l > MSG_MAX ? MSG_MAX : l);
+  }
+  if (outcome)
+    olen = 0;
+  size_t head = conc__result_head(mlen);
+  bool bulk = olen > INLINE_MAX;
+  size_t plen = head + (bulk ? 8 : olen);
+  unsigned char stackbuf[CONC__WIRE_HDR + 64];
+  unsigned char *b = CONC__WIRE_HDR + plen <= sizeof stackbuf
+                         ? stackbuf
+                         : conc__malloc(CONC__WIRE_HDR + plen);
+  CONC_MUST(b != NULL);
+  conc__frame_header(b, CONC__FT_RESULT, bulk ? CONC__FF_FD : 0,
+                     (uint32_t)plen, id);
+  conc__result_encode_head(b + CONC__WIRE_HDR, outcome, code, run_ns, msg,
+                           mlen);
+  if (bulk)
+    conc__put64(b + CONC__WIRE_HDR + head, olen);
+  else if (olen)
+    memcpy(b + CONC__WIRE_HDR + head, out, olen);
+  MPI_Send(b, (int)(CONC__WIRE_HDR + plen), MPI_BYTE, 0, TAG_FRAME, m->comm);
+  if (b != stackbuf)
+    conc__free(b);
+  if (bulk)
+    MPI_Send(out, (int)olen, MPI_BYTE, 0, TAG_BULK, m->comm);
+}
+
+static int job_done_cb(conc_future *f, void *arg) {
+  (void)f;
+  wjob *j = arg;
+  wstate *w = (wstate *)j->frame; /* stashed: see submit_isolated */
+  j->frame = NULL;
+  pthread_mutex_lock(&w->dmu);
+  j->next = w->done;
+  w->done = j;
+  pthread_mutex_unlock(&w->dmu);
+  atomic_fetch_add_explicit(&w->done_seq, 1, memory_order_release);
+  conc__futex_wake(&w->done_seq, 1, false);
+  return 0;
+}
+
+static void submit_isolated(wstate *w, wjob *j) {
+  const char *name = j->index < w->ntasks ? conc_task_name(j->index) : NULL;
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  so.deadline = j->deadline;
+  int rc = name ? conc_executor_submit_task(w->pool, name, j->in, j->len,
+                                            &so, &j->f)
+                : CONC_ENOENT;
+  conc__free(j->frame);
+  conc__free(j->bulk);
+  j->frame = j->bulk = NULL;
+  j->in = NULL;
+  if (rc) {
+    char *msg = conc__asprintf("worker rank %d cannot run the task: %s",
+                               w->m->rank, conc_strerror(rc));
+    send_result(w->m, j->id, CONC_ETASK, rc, 0, msg, NULL, 0);
+    conc__free(msg);
+    conc__free(j);
+    return;
+  }
+  w->outstanding++;
+  j->lprev = NULL;
+  j->lnext = w->out_head;
+  if (w->out_head)
+    w->out_head->lprev = j;
+  w->out_head = j;
+  j->frame = (unsigned char *)w; /* the callback finds w here */
+  if (conc_future_add_done_callback(j->f, job_done_cb, j) != 0) {
+    /* cannot happen without memory: wait for it here */
+    conc_future_wait(j->f, -1);
+    job_done_cb(j->f, j);
+  }
+}
+
+static void finish_isolated(wstate *w, wjob *j) {
+  void *r = NULL;
+  int outcome = conc_future_result(j->f, 0, &r);
+  if (outcome == 0) {
+    const conc_bytes *b = r;
+    send_result(w->m, j->id, 0, 0, 0, NULL, b->data, b->len);
+  } else {
+    int detail = 0;
+    const char *msg = NULL;
+    conc_future_error(j->f, &detail, &msg);
+    if (outcome != CONC_ETASK && outcome != CONC_ECANCELED &&
+        outcome != CONC_EWORKER && outcome != CONC_EKILLED &&
+        outcome != CONC_EDEADLINE) {
+      detail = outcome; /* e.g. CONC_EBROKEN: the task could not run */
+      outcome = CONC_ETASK;
+    }
+    send_result(w->m, j->id, outcome, detail, 0, msg, NULL, 0);
+  }
+  if (j->lprev)
+    j->lprev->lnext = j->lnext;
+  else
+    w->out_head = j->lnext;
+  if (j->lnext)
+    j->lnext->lprev = j->lprev;
+  w->outstanding--;
+  job_free(j);
+}
+
+static void run_direct(wstate *w, wjob *j) {
+  conc__task_ctx ctx = {.future = NULL};
+  w->out.len = 0;
+  uint64_t t0 = mono_ns();
+  if (j->stopped) {
+    ctx.outcome = CONC_ECANCELED;
+    ctx.msg = conc__strdup("task stopped on request before it started");
+  } else if (j->deadline >= 0 && conc_now() > j->deadline) {
+    ctx.outcome = CONC_EDEADLINE;
+    ctx.msg = conc__asprintf("deadline passed before the task started "
+                             "(on rank %d)", w->m->rank);
+  } else if (j->index >= w->ntasks) {
+    ctx.outcome = CONC_ETASK;
+    ctx.code = CONC_ENOENT;
+    ctx.msg = conc__asprintf("no task number %u on rank %d", j->index,
+                             w->m->rank);
+  } else {
+    conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
+    conc__task_invoke(w->fns[j->index], j->in, j->len, &w->out, &ctx);
+    conc__task_ctx_swap(prev);
+  }
+  send_result(w->m, j->id, ctx.outcome, ctx.code, mono_ns() - t0,
+              ctx.msg ? ctx.msg : "task failed", w->out.data, w->out.len);
+  conc__free(ctx.msg);
+  if (w->out.cap > (64u << 20))
+    conc_bytes_free(&w->out);
+  job_free(j);
+}
+
+/* Receive one frame if any.  Returns 1 (handled), 0 (none), 2 (EXIT). */
+static int worker_recv(wstate *w, unsigned char **buf, size_t *cap) {
+  mpx *m = w->m;
+  int flag = 0;
+  MPI_Message msg;
+  MPI_Status st;
+  MPI_Improbe(0, TAG_FRAME, m->comm, &flag, &msg, &st);
+  if (!flag)
+    return 0;
+  size_t n = recv_matched(&msg, &st, buf, cap);
+  conc__frame f;
+  conc__task_msg t;
+  if (conc__frame_decode(*buf, n, &f) != 0) {
+    conc_log(CONC_LOG_ERROR, "MPI worker rank %d: bad frame from rank 0",
+             m->rank);
+    MPI_Abort(m->comm, 3);
+  }
+  if (f.type == CONC__FT_EXIT)
+    return 2;
+  if (f.type == CONC__FT_STOP) {
+    for (wjob *j = w->out_head; j; j = j->lnext)
+      if (j->id == f.id)
+        conc_future_stop(j->f);
+    for (wjob *j = w->run_head; j; j = j->next)
+      if (j->id == f.id)
+        j->stopped = true;
+    return 1;
+  }
+  if (conc__task_decode(&f, &t) != 0 || f.type != CONC__FT_TASK) {
+    conc_log(CONC_LOG_ERROR, "MPI worker rank %d: unexpected frame type %u",
+             m->rank, f.type);
+    MPI_Abort(m->comm, 3);
+  }
+  wjob *j = conc__calloc(1, sizeof *j);
+  CONC_MUST(j != NULL);
+  j->id = f.id;
+  j->index = t.index;
+  j->len = (size_t)t.len;
+  j->deadline = t.has_deadline ? conc_now() + (double)t.deadline_ns * 1e-9
+                               : -1;
+  if (f.flags & CONC__FF_FD) {
+    j->bulk = conc__malloc(j->len ? j->len : 1);
+    CONC_MUST(j->bulk != NULL);
+    MPI_Recv(j->bulk, (int)j->len, MPI_BYTE, 0, TAG_BULK, m->comm,
+             MPI_STATUS_IGNORE);
+    j->in = j->bulk;
+  } else {
+    /* keep the frame: the task reads its input in place */
+    j->frame = *buf;
+    *buf = NULL;
+    *cap = 0;
+    j->in = t.in;
+  }
+  if (m->o.isolate) {
+    submit_isolated(w, j);
+  } else {
+    if (w->run_tail)
+      w->run_tail->next = j;
+    else
+      w->run_head = j;
+    w->run_tail = j;
+  }
+  return 1;
+}
+
+/* Serve tasks until EXIT.  Returns the rank's exit status. */
+static int worker_main(mpx *m) {
+  conc__hello_msg h0, mine = {conc_task_registry_hash(),
+                              (uint32_t)conc_task_count(), 0};
+  int from;
+  int rc = recv_hello(m->comm, 0, &h0, &from);
+  send_hello(m->comm, 0);
+  int status = 0;
+  if (rc == 0 && (h0.hash != mine.hash || h0.count != mine.count)) {
+    conc_log(CONC_LOG_ERROR,
+             "MPI worker rank %d: task registry differs from rank 0's: %u "
+             "tasks (hash %016llx) here, %u (hash %016llx) on rank 0; every "
+             "rank must run the same program",
+             m->rank, mine.count, (unsigned long long)mine.hash, h0.count,
+             (unsigned long long)h0.hash);
+    status = 1;
+  } else if (rc) {
+    conc_log(CONC_LOG_ERROR, "MPI worker rank %d: bad HELLO from rank 0",
+             m->rank);
+    status = 1;
+  }
+  wstate w = {.m = m};
+  pthread_mutex_init(&w.dmu, NULL);
+  w.ntasks = conc_task_count();
+  w.fns = conc__calloc(w.ntasks ? w.ntasks : 1, sizeof *w.fns);
+  CONC_MUST(w.fns != NULL);
+  for (size_t i = 0; i < w.ntasks; i++)
+    conc_task_lookup(conc_task_name(i), &w.fns[i]);
+  if (status == 0 && m->o.isolate) {
+    conc_process_pool_options po;
+    conc_process_pool_options_init(&po);
+    po.max_workers = m->o.procs_per_rank;
+    po.max_in_flight = m->o.max_in_flight;
+    po.flags = CONC_EXECUTOR_NO_EXIT_HOOK;
+    po.task_timeout = m->o.task_timeout;
+    po.stop_grace = m->o.stop_grace;
+    rc = conc_process_pool_create(&po, &w.pool);
+    if (rc) {
+      conc_log(CONC_LOG_ERROR,
+               "MPI worker rank %d: cannot start its process pool: %s",
+               m->rank, conc_strerror(rc));
+      MPI_Abort(m->comm, 2);
+    }
+  }
+  unsigned char *buf = NULL;
+  size_t cap = 0;
+  bool exiting = false;
+  uint64_t last = mono_ns(), sleep_ns = 0;
+  for (;;) {
+    bool work = false;
+    uint32_t seen = atomic_load_explicit(&w.done_seq, memory_order_acquire);
+    for (int k = 0; k < 64 && !exiting; k++) {
+      int r = worker_recv(&w, &buf, &cap);
+      if (r == 0)
+        break;
+      work = true;
+      if (r == 2)
+        exiting = true;
+    }
+    if (w.run_head) {
+      wjob *j = w.run_head;
+      w.run_head = j->next;
+      if (!w.run_head)
+        w.run_tail = NULL;
+      run_direct(&w, j);
+      work = true;
+    }
+    if (m->o.isolate) {
+      pthread_mutex_lock(&w.dmu);
+      wjob *d = w.done;
+      w.done = NULL;
+      pthread_mutex_unlock(&w.dmu);
+      /* oldest first */
+      wjob *rev = NULL;
+      while (d) {
+        wjob *nx = d->next;
+        d->next = rev;
+        rev = d;
+        d = nx;
+      }
+      while (rev) {
+        wjob *nx = rev->next;
+        finish_isolated(&w, rev);
+        rev = nx;
+        work = true;
+      }
+    }
+    if (exiting && !w.run_head && w.outstanding == 0)
+      break;
+    if (work) {
+      last = mono_ns();
+      sleep_ns = 0;
+    } else {
+      idle_wait(m, &w.done_seq, seen, last, &sleep_ns);
+    }
+  }
+  conc__free(buf);
+  if (w.pool)
+    conc_executor_destroy(w.pool);
+  conc_bytes_free(&w.out);
+  conc__free(w.fns);
+  pthread_mutex_destroy(&w.dmu);
+  return status;
+}
+
+/* ==== rank 0 ==== */
+
+static size_t name_index(const mpx *m, const char *name, bool *found) {
+  size_t lo = 0, hi = m->nnames;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(m->names[mid], name);
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = false;
+  return 0;
+}
+
+static void q_push(conc_future **h, conc_future **t, conc_future *f) {
+  atomic_store_explicit(&f->next, NULL, memory_order_relaxed);
+  if (*t)
+    atomic_store_explicit(&(*t)->next, f, memory_order_relaxed);
+  else
+    *h = f;
+  *t = f;
+}
+
+static conc_future *q_pop(conc_future **h, conc_future **t) {
+  conc_future *f = *h;
+  if (f) {
+    *h = atomic_load_explicit(&f->next, memory_order_relaxed);
+    if (!*h)
+      *t = NULL;
+  }
+  return f;
+}
+
+static void poke(mpx *m) {
+  atomic_fetch_add_explicit(&m->wake, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&m->sleeping, memory_order_seq_cst))
+    conc__futex_wake(&m->wake, 1, false);
+}
+
+/* Send f to slot s as entry e (progress thread).  Returns 0 or an error
+ * for the task alone. */
+static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
+  const char *name;
+  const void *in;
+  size_t len;
+  conc_bytes *out;
+  conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
+  if (len > INT_MAX)
+    return CONC_ENOTSUP;
+  bool bulk = len > INLINE_MAX;
+  /* a start deadline travels as the time left (DECISIONS: re-anchored on
+   * the worker's clock); conc__future_start checked it has not passed */
+  bool dl = (f->flags & FF_DEADLINE) != 0;
+  size_t off = dl ? 16 : 8;
+  size_t plen = off + (bulk ? 8 : len);
+  unsigned char *b = conc__malloc(CONC__WIRE_HDR + plen);
+  if (!b)
+    return CONC_ENOMEM;
+  uint64_t id = ++m->next_id;
+  conc__frame_header(b, CONC__FT_TASK,
+                     (bulk ? CONC__FF_FD : 0) | (dl ? CONC__FF_DEADLINE : 0),
+                     (uint32_t)plen, id);
+  conc__put32(b + 16, (uint32_t)f->detail);
+  conc__put32(b + 20, 0);
+  if (dl) {
+    double left = f->u.deadline - conc_now();
+    conc__put64(b + 24, left > 0 ? (uint64_t)(left * 1e9) : 0);
+  }
+  unsigned char *p = b + CONC__WIRE_HDR + off;
+  if (bulk)
+    conc__put64(p, len);
+  else if (len)
+    memcpy(p, in, len);
+  e->f = f;
+  e->id = id;
+  e->frame = b;
+  e->stop_sent = false;
+  e->req[1] = MPI_REQUEST_NULL;
+  MPI_Isend(b, (int)(CONC__WIRE_HDR + plen), MPI_BYTE, s->dest, TAG_FRAME,
+            m->comm, &e->req[0]);
+  if (bulk) {
+    MPI_Isend(in, (int)len, MPI_BYTE, s->dest, TAG_BULK, m->comm,
+              &e->req[1]);
+    m->nbulk++;
+  }
+  s->n++;
+  return 0;
+}
+
+static slot *best_slot(mpx *m) {
+  slot *best = NULL;
+  for (int i = 0; i < m->nworkers; i++) {
+    slot *s = &m->slots[i];
+    if (s->n < m->depth && (!best || s->n < best->n))
+      best = s;
+  }
+  return best;
+}
+
+static entry *free_entry(mpx *m, slot *s) {
+  for (unsigned k = 0; k < m->depth; k++)
+    if (!s->e[k].f)
+      return &s->e[k];
+  return NULL;
+}
+
+/* Hand pending tasks to slots with room (progress thread).  Returns true
+ * if anything moved. */
+static bool dispatch(mpx *m) {
+  bool moved = false;
+  for (;;) {
+    slot *s = best_slot(m);
+    if (!s)
+      return moved;
+    pthread_mutex_lock(&m->mu);
+    conc_future *f = q_pop(&m->pend_head, &m->pend_tail);
+    if (!f) {
+      pthread_mutex_unlock(&m->mu);
+      return moved;
+    }
+    m->npending--;
+    int st = conc__future_start(f);
+    if (st == CONC__SKIPPED)
+      m->n_cancelled++;
+    else if (st == CONC_EDEADLINE)
+      m->n_deadline++;
+    else
+      m->ninflight++;
+    pthread_mutex_unlock(&m->mu);
+    moved = true;
+    if (st == CONC__SKIPPED) {
+      conc_future_release(f);
+      continue;
+    }
+    if (st == CONC_EDEADLINE) {
+      conc__future_fail(f, CONC_EDEADLINE, 0,
+                        conc__strdup("deadline passed before the task started"));
+      conc_future_release(f);
+      continue;
+    }
+    entry *e = free_entry(m, s);
+    int rc = send_task(m, s, e, f);
+    if (rc) {
+      pthread_mutex_lock(&m->mu);
+      m->ninflight--;
+      m->n_failed++;
+      pthread_mutex_unlock(&m->mu);
+      conc__future_fail(f, rc, 0,
+                        conc__asprintf("cannot send the task's input: %s",
+                                       conc_strerror(rc)));
+      conc_future_release(f);
+    }
+  }
+}
+
+_Noreturn static void protocol_error(mpx *m, int src, const char *what) {
+  conc_log(CONC_LOG_ERROR, "MPI executor: %s from rank %d: aborting the job",
+           what, src);
+  MPI_Abort(m->comm, 3);
+  abort();
+}
+
+/* Receive and handle one frame if any (progress thread). */
+static bool client_recv(mpx *m) {
+  int flag = 0;
+  MPI_Message msg;
+  MPI_Status st;
+  MPI_Improbe(MPI_ANY_SOURCE, TAG_FRAME, m->comm, &flag, &msg, &st);
+  if (!flag)
+    return false;
+  int src = st.MPI_SOURCE;
+  size_t n = recv_matched(&msg, &st, &m->rbuf, &m->rcap);
+  conc__frame fr;
+  conc__result_msg r;
+  if (conc__frame_decode(m->rbuf, n, &fr) != 0 ||
+      conc__result_decode(&fr, &r) != 0)
+    protocol_error(m, src, "bad frame");
+  int si = m->inter ? src : src - 1;
+  if (si < 0 || si >= m->nworkers)
+    protocol_error(m, src, "frame from an unknown rank");
+  slot *s = &m->slots[si];
+  entry *e = NULL;
+  for (unsigned k = 0; k < m->depth && !e; k++)
+    if (s->e[k].f && s->e[k].id == fr.id)
+      e = &s->e[k];
+  if (!e)
+    protocol_error(m, src, "a result for no task in flight");
+  conc_future *f = e->f;
+  const char *name;
+  const void *in;
+  size_t len;
+  conc_bytes *out;
+  conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
+  int outcome = r.outcome;
+  if (outcome == 0) {
+    out->len = 0;
+    if (r.len > INT_MAX || conc_bytes_reserve(out, (size_t)r.len) != 0) {
+      if (fr.flags & CONC__FF_FD) /* the bytes are on their way: take them */
+        protocol_error(m, src, "a result too large to receive");
+      outcome = CONC_ENOMEM;
+    } else if (fr.flags & CONC__FF_FD) {
+      MPI_Recv(out->data, (int)r.len, MPI_BYTE, src, TAG_BULK, m->comm,
+               MPI_STATUS_IGNORE);
+      out->len = (size_t)r.len;
+    } else {
+      if (r.len)
+        memcpy(out->data, r.out, (size_t)r.len);
+      out->len = (size_t)r.len;
+    }
+  }
+  char *text = NULL;
+  if (outcome != 0 && r.msg_len) {
+    text = conc__malloc((size_t)r.msg_len + 1);
+    if (text) {
+      memcpy(text, r.msg, r.msg_len);
+      text[r.msg_len] = 0;
+    }
+  }
+  /* the input buffer belongs to f: the sends must be over first */
+  if (e->req[1] != MPI_REQUEST_NULL)
+    m->nbulk--;
+  MPI_Waitall(2, e->req, MPI_STATUSES_IGNORE);
+  conc__free(e->frame);
+  e->frame = NULL;
+  e->f = NULL;
+  s->n--;
+  pthread_mutex_lock(&m->mu);
+  m->ninflight--;
+  if (outcome == 0)
+    m->n_completed++;
+  else if (outcome == CONC_ECANCELED)
+    m->n_cancelled++;
+  else if (outcome == CONC_EDEADLINE)
+    m->n_deadline++;
+  else
+    m->n_failed++;
+  pthread_mutex_unlock(&m->mu);
+  if (outcome == 0) {
+    conc__future_succeed(f, out);
+  } else {
+    if (!text && outcome == CONC_ETASK)
+      text = conc__strdup("task failed");
+    if (outcome == CONC_EWORKER && text) {
+      char *t2 = conc__asprintf("rank %d: %s", src, text);
+      if (t2) {
+        conc__free(text);
+        text = t2;
+      }
+    }
+    conc__future_fail(f, outcome, r.code, text);
+  }
+  conc_future_release(f);
+  return true;
+}
+
+/* Drive the bulk sends in flight: a large message moves in fragments, and
+ * each needs the sender to call MPI (progress thread).  Returns true if
+ * one completed. */
+static bool progress_bulk(mpx *m) {
+  bool any = false;
+  for (int i = 0; m->nbulk && i < m->nworkers; i++) {
+    slot *s = &m->slots[i];
+    for (unsigned k = 0; s->n && k < m->depth; k++) {
+      entry *e = &s->e[k];
+      if (!e->f || e->req[1] == MPI_REQUEST_NULL)
+        continue;
+      int done = 0;
+      MPI_Test(&e->req[1], &done, MPI_STATUS_IGNORE); /* NULLs it if done */
+      if (done) {
+        m->nbulk--;
+        any = true;
+      }
+    }
+  }
+  return any;
+}
+
+/* Pass stop requests on to the worker ranks (progress thread). */
+static void pass_stops(mpx *m, bool stop_all) {
+  for (int i = 0; i < m->nworkers; i++) {
+    slot *s = &m->slots[i];
+    for (unsigned k = 0; s->n && k < m->depth; k++) {
+      entry *e = &s->e[k];
+      if (!e->f || e->stop_sent)
+        continue;
+      if (stop_all)
+        conc_future_stop(e->f);
+      /* acquire: pairs with the fetch_or in conc_future_stop */
+      if (atomic_load_explicit(&e->f->state, memory_order_acquire) &
+          FS_STOP) {
+        send_frame(m->comm, s->dest, CONC__FT_STOP, e->id);
+        e->stop_sent = true;
+      }
+    }
+  }
+}
+
+static void client_main(mpx *m) {
+  uint64_t last = mono_ns(), sleep_ns = 0;
+  double next_stops = 0;
+  bool stopped_all = false;
+  for (;;) {
+    uint32_t seen = atomic_load_explicit(&m->wake, memory_order_seq_cst);
+    bool work = false;
+    for (int k = 0; k < 256 && client_recv(m); k++)
+      work = true;
+    work |= dispatch(m);
+    pthread_mutex_lock(&m->mu);
+    bool stop_all = m->stop_all && !stopped_all;
+    bool any = m->ninflight > 0;
+    pthread_mutex_unlock(&m->mu);
+    if (any && (stop_all || conc_now() >= next_stops)) {
+      pass_stops(m, stop_all);
+      stopped_all |= stop_all;
+      next_stops = conc_now() + STOP_POLL;
+    }
+    pthread_mutex_lock(&m->mu);
+    bool busy = m->ninflight > 0;
+    bool pending = m->pend_head != NULL;
+    bool done = m->shutdown && !busy && !pending;
+    pthread_mutex_unlock(&m->mu);
+    if (done)
+      break;
+    if (m->nbulk)
+      work |= progress_bulk(m);
+    if (work) {
+      last = mono_ns();
+      sleep_ns = 0;
+      continue;
+    }
+    if (m->nbulk) { /* fragments to push: never sleep (see above) */
+      sched_yield();
+      continue;
+    }
+    if (!busy && !pending) { /* nothing can arrive: sleep until poked */
+      atomic_store_explicit(&m->sleeping, 1, memory_order_seq_cst);
+      conc__futex_wait(&m->wake, seen, INFINITY, false);
+      atomic_store_explicit(&m->sleeping, 0, memory_order_relaxed);
+      last = mono_ns();
+      sleep_ns = 0;
+      continue;
+    }
+    atomic_store_explicit(&m->sleeping, 1, memory_order_seq_cst);
+    idle_wait(m, &m->wake, seen, last, &sleep_ns);
+    atomic_store_explicit(&m->sleeping, 0, memory_order_relaxed);
+  }
+}
+
+/* Read /proc/self/cmdline into an argv for MPI_Comm_spawn (without
+ * argv[0]); NULL on failure.  One allocation (free it once). */
+static char **self_args(void) {
+  FILE *fp = fopen("/proc/self/cmdline", "rb");
+  if (!fp)
+    return NULL;
+  char buf[65536];
+  size_t n = fread(buf, 1, sizeof buf - 1, fp);
+  fclose(fp);
+  buf[n] = 0;
+  size_t argc = 0;
+  for (size_t i = 0; i < n; i++)
+    argc += buf[i] == 0;
+  char **v = conc__malloc((argc + 1) * sizeof *v + n + 1);
+  if (!v)
+    return NULL;
+  char *s = (char *)(v + argc + 1);
+  memcpy(s, buf, n + 1);
+  size_t k = 0, pos = strlen(s) + 1; /* skip argv[0] */
+  while (pos < n) {
+    v[k++] = s + pos;
+    pos += strlen(s + pos) + 1;
+  }
+  v[k] = NULL;
+  return v;
+}
+
+static void *progress(void *arg) {
+  mpx *m = arg;
+  conc__block_signals();
+  /* the back-off's short sleeps: no 50 us of timer slack on top */
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  int provided = 0;
+  if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
+      MPI_SUCCESS) {
+    pthread_mutex_lock(&m->mu);
+    m->start = CONC_EBROKEN;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+  }
+  MPI_Comm parent = MPI_COMM_NULL;
+  MPI_Comm_get_parent(&parent);
+  int rc = 0;
+  if (parent != MPI_COMM_NULL) { /* spawned: a worker */
+    m->comm = parent;
+    m->inter = true;
+    int r;
+    MPI_Comm_rank(parent, &r);
+    m->rank = r + 1;
+  } else {
+    int size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &m->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    m->comm = MPI_COMM_WORLD;
+    m->nworkers = size - 1;
+    if (m->o.spawn && size == 1) {
+      char exe[4096];
+      ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      char **args = self_args();
+      if (k <= 0 || !args) {
+        rc = CONC_ENOMEM;
+      } else {
+        exe[k] = 0;
+        MPI_Comm inter;
+        int err = MPI_Comm_spawn(exe, args, (int)m->o.spawn, MPI_INFO_NULL, 0,
+                                 MPI_COMM_SELF, &inter, MPI_ERRCODES_IGNORE);
+        if (err == MPI_SUCCESS) {
+          m->comm = inter;
+          m->inter = true;
+          m->nworkers = (int)m->o.spawn;
+        } else {
+          rc = CONC_EBROKEN;
+        }
+      }
+      conc__free(args);
+    } else if (size < 2 && m->rank == 0) {
+      conc_log(CONC_LOG_ERROR,
+               "MPI executor: one rank only: run the program with "
+               "`mpiexec -n N` (N >= 2), or set spawn");
+      rc = CONC_EBROKEN;
+    }
+  }
+  if (m->rank != 0) {
+    int status = worker_main(m);
+    if (m->inter)
+      MPI_Comm_disconnect(&m->comm);
+    MPI_Finalize();
+    pthread_mutex_lock(&m->mu);
+    m->status = status;
+    m->start = 2;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+  }
+  /* rank 0: a slot per worker, then check every worker's registry */
+  if (rc == 0 && m->nworkers > 0) {
+    m->slots = conc__calloc((size_t)m->nworkers, sizeof *m->slots);
+    for (int i = 0; m->slots && i < m->nworkers; i++) {
+      m->slots[i].dest = m->inter ? i : i + 1;
+      m->slots[i].e = conc__calloc(m->depth, sizeof(entry));
+      if (!m->slots[i].e) {
+        conc_log(CONC_LOG_ERROR, "MPI executor: out of memory at start-up");
+        MPI_Abort(m->comm, 2);
+      }
+    }
+    if (!m->slots) {
+      conc_log(CONC_LOG_ERROR, "MPI executor: out of memory at start-up");
+      MPI_Abort(m->comm, 2);
+    }
+  }
+  if (rc == 0) {
+    conc__hello_msg mine = {conc_task_registry_hash(),
+                            (uint32_t)conc_task_count(), 0};
+    for (int i = 0; i < m->nworkers; i++)
+      send_hello(m->comm, m->slots[i].dest);
+    for (int i = 0; i < m->nworkers; i++) {
+      conc__hello_msg h;
+      int from = -1;
+      int e = recv_hello(m->comm, MPI_ANY_SOURCE, &h, &from);
+      int wr = m->inter ? from + 1 : from;
+      if (e) {
+        conc_log(CONC_LOG_ERROR, "MPI executor: bad HELLO from rank %d", wr);
+        rc = CONC_EPROTO;
+      } else if (h.hash != mine.hash || h.count != mine.count) {
+        conc_log(CONC_LOG_ERROR,
+                 "MPI executor: worker rank %d (pid %u) has a different task "
+                 "registry: %u tasks (hash %016llx), rank 0 has %u (hash "
+                 "%016llx); every rank must run the same program",
+                 wr, h.pid, h.count, (unsigned long long)h.hash, mine.count,
+                 (unsigned long long)mine.hash);
+        rc = CONC_EREGISTRY;
+      }
+    }
+    if (rc) /* end the workers */
+      for (int i = 0; i < m->nworkers; i++)
+        send_frame(m->comm, m->inter ? i : i + 1, CONC__FT_EXIT, 0);
+  }
+  pthread_mutex_lock(&m->mu);
+  m->start = rc ? rc : 1;
+  pthread_cond_broadcast(&m->cv);
+  pthread_mutex_unlock(&m->mu);
+  if (rc == 0) {
+    client_main(m);
+    for (int i = 0; i < m->nworkers; i++)
+      send_frame(m->comm, m->slots[i].dest, CONC__FT_EXIT, 0);
+  }
+  if (m->inter)
+    MPI_Comm_disconnect(&m->comm);
+  MPI_Finalize();
+  pthread_mutex_lock(&m->mu);
+  m->thread_done = true;
+  pthread_cond_broadcast(&m->cv);
+  pthread_mutex_unlock(&m->mu);
+  return NULL;
+}
+
+/* ==== executor interface ==== */
+
+static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
+                     const conc_submit_options *o, unsigned flags,
+                     conc_future **out) {
+  mpx *m = M(ex);
+  const char *name;
+  const void *in;
+  size_t len;
+  conc_bytes *obuf;
+  if (!conc__closure_info(fn, arg, &name, &in, &len, &obuf))
+    return CONC_ENOTSUP; /* a function pointer cannot cross processes */
+  if (!conc__executor_local(ex))
+    return CONC_EBROKEN;
+  bool found = false;
+  size_t index = name ? name_index(m, name, &found) : 0;
+  if (!found)
+    return CONC_ENOENT;
+  if (len > INT_MAX)
+    return CONC_EINVAL;
+  conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
+  if (!f)
+    return CONC_ENOMEM;
+  f->flags |= (uint16_t)flags;
+  f->detail = (int32_t)index;
+  if (o && o->deadline >= 0) {
+    f->flags |= FF_DEADLINE;
+    f->u.deadline = o->deadline;
+  }
+  pthread_mutex_lock(&m->mu);
+  if (m->shutdown) {
+    pthread_mutex_unlock(&m->mu);
+    f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
+    conc_future_release(f);
+    if (out)
+      conc_future_release(f);
+    return CONC_ESHUTDOWN;
+  }
+  q_push(&m->pend_head, &m->pend_tail, f);
+  m->npending++;
+  m->n_submitted++;
+  pthread_mutex_unlock(&m->mu);
+  poke(m);
+  if (out)
+    *out = f;
+  return 0;
+}
+
+static int mx_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
+  mpx *m = M(ex);
+  if (!conc__executor_local(ex))
+    return 0;
+  pthread_mutex_lock(&m->mu);
+  m->shutdown = true;
+  if (cancel_futures) {
+    m->stop_all = true;
+    conc_future *f;
+    while ((f = q_pop(&m->pend_head, &m->pend_tail))) {
+      m->npending--;
+      if (conc__future_cancel(f))
+        m->n_cancelled++;
+      conc_future_release(f);
+    }
+  }
+  bool own = pthread_equal(pthread_self(), m->thread);
+  pthread_mutex_unlock(&m->mu);
+  poke(m);
+  if (!wait)
+    return 0;
+  if (own)
+    return CONC_EDEADLK;
+  pthread_mutex_lock(&m->mu);
+  while (!m->thread_done)
+    pthread_cond_wait(&m->cv, &m->mu);
+  pthread_mutex_unlock(&m->mu);
+  return 0;
+}
+
+static void mx_free(conc_executor *ex) {
+  mpx *m = M(ex);
+  if (conc__executor_local(ex) && m->thread_started)
+    pthread_join(m->thread, NULL);
+  for (int i = 0; m->slots && i < m->nworkers; i++)
+    conc__free(m->slots[i].e);
+  conc__free(m->slots);
+  conc__free(m->names);
+  conc__free(m->rbuf);
+  pthread_mutex_destroy(&m->mu);
+  pthread_cond_destroy(&m->cv);
+  conc__free(m);
+}
+
+static bool mx_is_own_thread(const conc_executor *ex) {
+  const mpx *m = (const mpx *)ex;
+  return m->thread_started && pthread_equal(pthread_self(), m->thread);
+}
+
+static void mx_stats(conc_executor *ex, conc_executor_stats *st) {
+  mpx *m = M(ex);
+  pthread_mutex_lock(&m->mu);
+  st->submitted = m->n_submitted;
+  st->completed = m->n_completed;
+  st->failed = m->n_failed;
+  st->cancelled = m->n_cancelled;
+  st->deadline_missed = m->n_deadline;
+  st->queued = m->npending;
+  st->running = m->ninflight;
+  st->workers = (unsigned)m->nworkers;
+  pthread_mutex_unlock(&m->mu);
+}
+
+/* submit_task: the generic closure (the input is copied once, then sent
+ * from there) */
+static const conc__executor_vt mx_vt = {
+    .kind = "mpi",
+    .submit = mx_submit,
+    .shutdown = mx_shutdown,
+    .free = mx_free,
+    .is_own_thread = mx_is_own_thread,
+    .stats = mx_stats,
+    .submit_task = NULL,
+};
+
+/* ==== creation ==== */
+
+void conc_mpi_options_init(conc_mpi_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+  o->isolate = true;
+  o->task_timeout = -1;
+  o->stop_grace = 5;
+  o->idle_spin = -1;
+  o->idle_sleep_max = 0;
+}
+
+int conc_mpi_executor_create(const conc_mpi_options *opts,
+                             conc_executor **out) {
+  if (!out)
+    return CONC_EINVAL;
+  *out = NULL;
+  conc_mpi_options o;
+  conc_mpi_options_init(&o);
+  if (opts) {
+    if (opts->size != sizeof o)
+      return CONC_EINVAL;
+    o = *opts;
+  }
+  if (o.max_in_flight > 4096 || o.procs_per_rank > 4096 || o.spawn > 65536 ||
+      isnan(o.idle_spin) || isnan(o.idle_sleep_max) || o.idle_spin > 10 ||
+      isnan(o.task_timeout) || isnan(o.stop_grace) ||
+      o.idle_sleep_max > 10)
+    return CONC_EINVAL;
+  if (!o.max_in_flight)
+    o.max_in_flight = 8;
+  if (!o.procs_per_rank)
+    o.procs_per_rank = 1;
+  if (o.idle_spin < 0)
+    o.idle_spin = 1e-3;
+  if (o.idle_sleep_max <= 0)
+    o.idle_sleep_max = 1e-3;
+  if (!conc__init_done()) {
+    conc_log(CONC_LOG_ERROR, "conc_mpi_executor_create: call "
+                             "conc_init(&argc, &argv) first thing in main");
+    return CONC_EPERM;
+  }
+  int zero = 0;
+  if (!atomic_compare_exchange_strong(&created, &zero, 1))
+    return CONC_EBUSY;
+  mpx *m = conc__calloc(1, sizeof *m);
+  if (!m)
+    return CONC_ENOMEM;
+  m->ex.gen = conc__fork_gen();
+  m->o = o;
+  m->depth = o.max_in_flight;
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->cv, NULL);
+  m->nnames = conc_task_count();
+  m->names = conc__calloc(m->nnames ? m->nnames : 1, sizeof *m->names);
+  if (!m->names) {
+    mx_free(&m->ex);
+    return CONC_ENOMEM;
+  }
+  for (size_t i = 0; i < m->nnames; i++)
+    m->names[i] = conc_task_name(i);
+  int rc = pthread_create(&m->thread, NULL, progress, m);
+  if (rc) {
+    mx_free(&m->ex);
+    return rc == ENOMEM ? CONC_ENOMEM : CONC_EAGAIN;
+  }
+  m->thread_started = true;
+  /* wait for MPI: the rank decides what this call is */
+  pthread_mutex_lock(&m->mu);
+  while (m->start == 0)
+    pthread_cond_wait(&m->cv, &m->mu);
+  int start = m->start;
+  pthread_mutex_unlock(&m->mu);
+  if (start == 2) { /* a worker rank: its work is done */
+    int status = m->status;
+    pthread_join(m->thread, NULL);
+    fflush(NULL);
+    exit(status);
+  }
+  if (start < 0) {
+    mx_free(&m->ex);
+    return start;
+  }
+  conc__executor_init(&m->ex, &mx_vt, (unsigned)m->nworkers *
+                      (o.isolate ? o.procs_per_rank : 1), o.flags);
+  *out = &m->ex;
+  return 0;
+}
