@@ -392,13 +392,16 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
   conc__closure_info(f->fn, f->arg, &name, &in, &len, &out);
   if (direct)
     in = direct; /* the caller's bytes (inline frames only) */
-  size_t plen = 8 + len;
-  unsigned flags = 0;
+  /* a start deadline travels too: the task may wait in the ring */
+  bool dl = (f->flags & FF_DEADLINE) && isfinite(f->u.deadline);
+  size_t hl = dl ? 16 : 8; /* index, 0[, deadline] */
+  size_t plen = hl + len;
+  unsigned flags = dl ? CONC__FF_DEADLINE_ABS : 0;
   int bulk = -1;
-  if (!fits_inline(p, len)) {
+  if (!fits_inline(p, len + (dl ? 8 : 0))) {
     CONC_ASSERT(!direct);
-    flags = CONC__FF_FD;
-    plen = 16;
+    flags |= CONC__FF_FD;
+    plen = hl + 8;
   }
   size_t n = CONC__WIRE_HDR + conc__round16(plen), adv;
   unsigned char *q =
@@ -425,12 +428,15 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
   conc__frame_header(q, CONC__FT_TASK, flags, (uint32_t)plen, id);
   conc__put32(q + 16, (uint32_t)index);
   conc__put32(q + 20, 0);
-  if (flags)
-    conc__put64(q + 24, len);
+  if (dl) /* conc_now() is CLOCK_MONOTONIC, as the worker's clock */
+    conc__put64(q + 24, f->u.deadline <= 0 ? 0 : (uint64_t)(f->u.deadline * 1e9));
+  unsigned char *body = q + 16 + hl;
+  if (flags & CONC__FF_FD)
+    conc__put64(body, len);
   else if (len)
-    memcpy(q + 24, in, len);
+    memcpy(body, in, len);
   if (in_off)
-    *in_off = (uint32_t)(q + 24 - conc__pchan_req(s->ch));
+    *in_off = (uint32_t)(body - conc__pchan_req(s->ch));
   if (conc__ring_publish(&s->ch->req, adv + n))
     conc__futex_wake(&s->ch->req.sleep, 1, true);
   return 1;
@@ -689,6 +695,8 @@ static int take_result(ppool *p, slot *s, done_list *d) {
     p->n_completed++;
   else if (outcome == CONC_ECANCELED)
     p->n_cancelled++;
+  else if (outcome == CONC_EDEADLINE)
+    p->n_deadline++;
   else
     p->n_failed++;
   pthread_mutex_unlock(&p->mu);
@@ -1324,7 +1332,7 @@ static int submit_core(conc_executor *ex, conc_fn fn, void *arg,
     return rc;
   }
   p->n_submitted++;
-  if (direct && !p->pend_head && !p->retry_head && fits_inline(p, len)) {
+  if (direct && !p->pend_head && !p->retry_head && fits_inline(p, len + 8)) {
     slot *s = best_slot(p);
     int st = s ? conc__future_start(f) : 1;
     if (st == CONC_EDEADLINE) {

@@ -177,7 +177,10 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
     in = map;
   }
   w->out.len = 0;
-  if (!ok) {
+  if (ok && t.abs_deadline && t0 > t.deadline_ns) { /* waited in the ring */
+    ctx.outcome = CONC_EDEADLINE;
+    ctx.msg = conc__strdup("deadline passed before the task started");
+  } else if (!ok) {
     ctx.outcome = CONC_ETASK;
     ctx.code = CONC_ENOMEM;
   } else if (t.index >= w->ntasks) {

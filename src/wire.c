@@ -19,7 +19,8 @@ int conc__frame_decode(const unsigned char *buf, size_t avail,
   f->type = buf[2];
   f->flags = buf[3];
   if (f->type < CONC__FT_PAD || f->type > CONC__FT_STOP ||
-      (f->flags & ~(CONC__FF_FD | CONC__FF_DEADLINE)))
+      (f->flags & ~(CONC__FF_FD | CONC__FF_DEADLINE | CONC__FF_DEADLINE_ABS)) ||
+      ((f->flags & CONC__FF_DEADLINE) && (f->flags & CONC__FF_DEADLINE_ABS)))
     return CONC_EPROTO;
   f->len = conc__get32(buf + 4);
   f->id = conc__get64(buf + 8);
@@ -37,7 +38,14 @@ int conc__task_decode(const conc__frame *f, conc__task_msg *t) {
     return CONC_EPROTO;
   size_t off = 8;
   t->has_deadline = (f->flags & CONC__FF_DEADLINE) != 0;
+  t->abs_deadline = (f->flags & CONC__FF_DEADLINE_ABS) != 0;
   t->deadline_ns = 0;
+  if (t->abs_deadline) {
+    if (f->len < 16)
+      return CONC_EPROTO;
+    t->deadline_ns = conc__get64(f->payload + 8);
+    off = 16;
+  }
   if (t->has_deadline) {
     if (f->len < 16)
       return CONC_EPROTO;

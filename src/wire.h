@@ -15,7 +15,10 @@
  *           u32 0
  *           with FF_DEADLINE: u64 nanoseconds left, when sent, until the
  *           task's start deadline (the receiver re-anchors it on its own
- *           monotonic clock: clocks of two machines are not comparable)
+ *           monotonic clock: clocks of two machines are not comparable);
+ *           with FF_DEADLINE_ABS instead: u64 the deadline itself on the
+ *           sender's CLOCK_MONOTONIC, in nanoseconds (the process pool:
+ *           one machine, one clock; a frame may wait in a ring)
  *           input bytes (len - 8), or with FF_FD: u64 input length, the
  *           input travelling in a memfd passed beside the frame (over
  *           MPI: as the next message on the bulk tag)
@@ -61,6 +64,7 @@ enum {
 };
 #define CONC__FF_FD 1u /* the bulk bytes travel in a memfd */
 #define CONC__FF_DEADLINE 2u /* TASK: a start deadline follows (above) */
+#define CONC__FF_DEADLINE_ABS 4u /* TASK: an absolute one (same machine) */
 
 static inline void conc__put32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)v;
@@ -103,6 +107,7 @@ typedef struct conc__task_msg {
   const unsigned char *in; /* NULL with FF_FD */
   uint64_t len;
   bool has_deadline; /* FF_DEADLINE: deadline_ns is the time left */
+  bool abs_deadline; /* FF_DEADLINE_ABS: deadline_ns is CLOCK_MONOTONIC */
   uint64_t deadline_ns;
 } conc__task_msg;
 int conc__task_decode(const conc__frame *f, conc__task_msg *t);

@@ -1007,6 +1007,43 @@ START_TEST(pp_many_bulk_in_flight) {
 }
 END_TEST
 
+/* A task handed to a worker's ring before its deadline, but started
+ * after it (the worker was busy), finishes with CONC_EDEADLINE unrun. */
+START_TEST(pp_deadline_in_ring) {
+  conc_process_pool_options o;
+  conc_process_pool_options_init(&o);
+  o.max_workers = 1;
+  conc_executor *ex;
+  ck_assert_int_eq(conc_process_pool_create(&o, &ex), 0);
+  char marker[128];
+  tmpname(marker, sizeof marker, "dlring");
+  conc_future *blocker, *g;
+  ck_assert_int_eq(conc_executor_submit_task(ex, "tp_stoppable", marker,
+                                             strlen(marker), NULL, &blocker),
+                   0);
+  wait_file(marker);
+  conc_submit_options so;
+  conc_submit_options_init(&so);
+  so.deadline = conc_now() + 0.2;
+  ck_assert_int_eq(conc_executor_submit_task(ex, "tp_pid", NULL, 0, &so, &g),
+                   0);
+  ck_assert(conc_future_running(g)); /* in the worker's ring already */
+  conc_sleep(0.3);                   /* let the deadline pass */
+  ck_assert_int_eq(conc_future_stop(blocker), 0);
+  void *r;
+  ck_assert_int_eq(conc_future_result(blocker, 120, &r), CONC_ECANCELED);
+  ck_assert_int_eq(conc_future_result(g, 120, &r), CONC_EDEADLINE);
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  conc_executor_get_stats(ex, &st);
+  ck_assert_uint_eq(st.deadline_missed, 1);
+  conc_future_release(g);
+  conc_future_release(blocker);
+  unlink(marker);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
 START_TEST(pp_bad_arguments) {
   conc_process_pool_options o;
   conc_process_pool_options_init(&o);
@@ -1034,4 +1071,5 @@ CONC_TEST_MAIN("process_pool", pp_basic, pp_refuses_pointers_and_unknown,
                pp_wait_and_as_completed, pp_priority_backpressure_deadline,
                pp_timing_and_progress, pp_bulk_after_worker_death,
                pp_respawn_failure_then_destroy, pp_many_bulk_in_flight,
+               pp_deadline_in_ring,
                pp_bad_arguments)

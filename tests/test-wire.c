@@ -99,9 +99,25 @@ START_TEST(wire_task_deadline) {
   ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), 0);
   ck_assert_int_eq(conc__task_decode(&f, &t), 0);
   ck_assert(!t.has_deadline && t.len == 3);
-  /* an unknown flag is refused */
-  buf[3] = 4;
+  /* an unknown flag is refused, and both deadline forms at once */
+  buf[3] = 8;
   ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), CONC_EPROTO);
+  buf[3] = CONC__FF_DEADLINE | CONC__FF_DEADLINE_ABS;
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), CONC_EPROTO);
+  /* the absolute form (the process pool's) */
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_DEADLINE_ABS, 16 + 3, 5);
+  conc__put32(buf + 16, 2);
+  conc__put32(buf + 20, 0);
+  conc__put64(buf + 24, 123456789);
+  memcpy(buf + 32, "abc", 3);
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 19, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), 0);
+  ck_assert(t.abs_deadline && !t.has_deadline);
+  ck_assert(t.deadline_ns == 123456789 && t.len == 3);
+  ck_assert_int_eq(memcmp(t.in, "abc", 3), 0);
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_DEADLINE_ABS, 12, 5);
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 12, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), CONC_EPROTO);
 }
 END_TEST
 
