@@ -137,8 +137,13 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
   /* started first: whatever happens from here on (a bulk input that
    * cannot be mapped, a crash) is this task's outcome */
   conc__pchan *ch = w->ch;
+  uint64_t t0;
   for (;;) {
     uint32_t seq = atomic_load_explicit(&ch->doomed_seq, memory_order_acquire);
+    /* the start time first: whoever reads started == id reads it too
+     * (a stale time would look like an overrun) */
+    t0 = mono_ns();
+    atomic_store_explicit(&ch->started_ns, t0, memory_order_relaxed);
     atomic_store_explicit(&ch->started, f->id, memory_order_seq_cst);
     uint64_t d = atomic_load_explicit(&ch->doomed, memory_order_seq_cst);
     if (d == 0 || d == f->id)
@@ -148,8 +153,6 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
     atomic_store_explicit(&ch->started, 0, memory_order_seq_cst);
     conc__futex_wait(&ch->doomed_seq, seq, INFINITY, true);
   }
-  uint64_t t0 = mono_ns();
-  atomic_store_explicit(&ch->started_ns, t0, memory_order_relaxed);
   conc__task_ctx ctx = {NULL, 0, 0, NULL, &ch->stop_id, f->id, &ch->stop_seq};
   const void *in = t.in;
   void *map = NULL;
