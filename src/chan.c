@@ -19,8 +19,9 @@
  * the waiter (wake code decided, a later cancel stays pending) or nothing
  * moved and the call returns its timeout/cancel code.
  *
- * Fairness: a select scans its cases from a random start (xorshift per
- * thread), so among the cases ready at once each is chosen equally often.
+ * Fairness: a select scans its cases in a random order (xorshift per
+ * thread; a random start beyond STACK_CASES cases), so among the cases
+ * ready at once each is chosen equally often.
  */
 #include "internal.h"
 #include "conc/chan.h"
@@ -242,9 +243,23 @@ static int do_select(conc_chan_case *cases, size_t n, double deadline,
     if (err)
       return err;
   }
-  size_t start = n > 1 ? (size_t)(rnd() % n) : 0;
+  /* a random order (as Go's pollorder): each ready case is first equally
+   * often, whatever the disabled or unready ones around it.  Beyond
+   * STACK_CASES cases, a random start (cheaper, slightly biased). */
+  uint16_t order[STACK_CASES];
+  bool shuffled = n > 1 && n <= STACK_CASES;
+  if (shuffled) {
+    for (size_t i = 0; i < n; i++) {
+      size_t j = (size_t)(rnd() % (i + 1)); /* inside-out Fisher-Yates */
+      if (j != i)
+        order[i] = order[j];
+      order[j] = (uint16_t)i;
+    }
+  }
+  size_t start = n > STACK_CASES ? (size_t)(rnd() % n) : 0;
   for (size_t k = 0; k < n; k++) {
-    size_t i = start + k < n ? start + k : start + k - n;
+    size_t i = shuffled ? order[k]
+                        : (start + k < n ? start + k : start + k - n);
     conc_chan_case *cs = &cases[i];
     if (!cs->chan)
       continue;
