@@ -78,6 +78,32 @@ conc__helper *conc__closure_helper(void *arg);
 int conc__task_invoke(conc_task_fn fn, const void *in, size_t len,
                       conc_bytes *out, conc__task_ctx *ctx);
 
+/* A FIFO of futures linked through f->next (the executor owns the link),
+ * for executors that queue under their own lock. */
+static inline void conc__fq_push(conc_future **h, conc_future **t,
+                                 conc_future *f) {
+  atomic_store_explicit(&f->next, NULL, memory_order_relaxed);
+  if (*t)
+    atomic_store_explicit(&(*t)->next, f, memory_order_relaxed);
+  else
+    *h = f;
+  *t = f;
+}
+static inline conc_future *conc__fq_pop(conc_future **h, conc_future **t) {
+  conc_future *f = *h;
+  if (f) {
+    *h = atomic_load_explicit(&f->next, memory_order_relaxed);
+    if (!*h)
+      *t = NULL;
+  }
+  return f;
+}
+
+/* Index of name in names[0..n) (sorted: a snapshot of the registry, as
+ * conc_task_name gives it): *found says whether it is there. */
+size_t conc__names_find(const char *const *names, size_t n, const char *name,
+                        bool *found);
+
 /* batch.c: the "conc.batch" task's bytes. */
 typedef struct conc__batch_res {
   int32_t outcome, code;

@@ -210,24 +210,6 @@ static void done_run(done_list *d) {
 
 /* ---- queues (under mu) ---- */
 
-static void q_push(conc_future **h, conc_future **t, conc_future *f) {
-  atomic_store_explicit(&f->next, NULL, memory_order_relaxed);
-  if (*t)
-    atomic_store_explicit(&(*t)->next, f, memory_order_relaxed);
-  else
-    *h = f;
-  *t = f;
-}
-
-static conc_future *q_pop(conc_future **h, conc_future **t) {
-  conc_future *f = *h;
-  if (f) {
-    *h = atomic_load_explicit(&f->next, memory_order_relaxed);
-    if (!*h)
-      *t = NULL;
-  }
-  return f;
-}
 
 /* ---- slots ---- */
 
@@ -355,21 +337,7 @@ static void slot_kill(slot *s, int reason, uint64_t id) {
 }
 
 static size_t name_index(const ppool *p, const char *name, bool *found) {
-  size_t lo = 0, hi = p->nnames;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    int c = strcmp(p->names[mid], name);
-    if (c == 0) {
-      *found = true;
-      return mid;
-    }
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *found = false;
-  return 0;
+  return conc__names_find(p->names, p->nnames, name, found);
 }
 
 /* ---- dispatch (under mu) ---- */
@@ -473,14 +441,14 @@ static void dispatch_(ppool *p, done_list *d) {
     if (!retry) {
       int st = conc__future_start(f);
       if (st == CONC__SKIPPED) { /* cancelled while queued */
-        q_pop(&p->pend_head, &p->pend_tail);
+        conc__fq_pop(&p->pend_head, &p->pend_tail);
         p->npending--;
         p->n_cancelled++;
         conc_future_release(f);
         continue;
       }
       if (st == CONC_EDEADLINE) {
-        q_pop(&p->pend_head, &p->pend_tail);
+        conc__fq_pop(&p->pend_head, &p->pend_tail);
         p->npending--;
         p->n_deadline++;
         done_add(d, f, CONC_EDEADLINE, 0,
@@ -489,9 +457,9 @@ static void dispatch_(ppool *p, done_list *d) {
       }
       /* RUNNING now: it waits in the retry queue (empty, since we only
        * take from pending when it is) until a ring has room */
-      q_pop(&p->pend_head, &p->pend_tail);
+      conc__fq_pop(&p->pend_head, &p->pend_tail);
       p->npending--;
-      q_push(&p->retry_head, &p->retry_tail, f);
+      conc__fq_push(&p->retry_head, &p->retry_tail, f);
     }
     uint64_t id = ++p->next_id;
     int rc = send_task(p, s, f, id, NULL, NULL);
@@ -501,7 +469,7 @@ static void dispatch_(ppool *p, done_list *d) {
     }
     if (rc == SEND_DEAD)
       continue; /* f stays first in the retry queue */
-    q_pop(&p->retry_head, &p->retry_tail);
+    conc__fq_pop(&p->retry_head, &p->retry_tail);
     if (rc < 0) {
       p->n_failed++;
       done_add(d, f, rc, 0, conc__asprintf("cannot send the task's input: %s",
@@ -549,11 +517,11 @@ static void break_pool(ppool *p, done_list *d, const char *why) {
   p->broken = true;
   pthread_cond_broadcast(&p->room_cv);
   conc_future *f;
-  while ((f = q_pop(&p->retry_head, &p->retry_tail))) {
+  while ((f = conc__fq_pop(&p->retry_head, &p->retry_tail))) {
     p->n_failed++;
     done_add(d, f, CONC_EBROKEN, 0, conc__strdup(why));
   }
-  while ((f = q_pop(&p->pend_head, &p->pend_tail))) {
+  while ((f = conc__fq_pop(&p->pend_head, &p->pend_tail))) {
     p->npending--;
     if (conc__future_start(f) == CONC__SKIPPED) {
       conc_future_release(f);
@@ -774,7 +742,7 @@ static void settle_death(ppool *p, slot *s, done_list *d) {
           memcpy(conc__closure_input(e.f->arg),
                  conc__pchan_req(s->ch) + e.in_off, len);
       }
-      q_push(&retry_h, &retry_t, e.f);
+      conc__fq_push(&retry_h, &retry_t, e.f);
     }
   }
   if (retry_h) { /* in front of what waits: they came first */
@@ -1358,7 +1326,7 @@ static int submit_core(conc_executor *ex, conc_fn fn, void *arg,
       }
       memcpy(conc__closure_input(arg), direct, len);
       direct = NULL;
-      q_push(&p->retry_head, &p->retry_tail, f);
+      conc__fq_push(&p->retry_head, &p->retry_tail, f);
       dispatch(p, &d);
       goto queued;
     }
@@ -1372,7 +1340,7 @@ static int submit_core(conc_executor *ex, conc_fn fn, void *arg,
     prio_insert(p, f, prio);
   } else {
     f->detail = (int32_t)p->arrivals++; /* its key, should priorities come */
-    q_push(&p->pend_head, &p->pend_tail, f);
+    conc__fq_push(&p->pend_head, &p->pend_tail, f);
   }
   p->npending++;
   dispatch(p, &d);
@@ -1397,7 +1365,7 @@ static int pp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   p->shutdown = true;
   if (cancel_futures) {
     conc_future *f;
-    while ((f = q_pop(&p->pend_head, &p->pend_tail))) {
+    while ((f = conc__fq_pop(&p->pend_head, &p->pend_tail))) {
       p->npending--;
       if (conc__future_cancel(f))
         p->n_cancelled++;

@@ -190,6 +190,25 @@ static size_t find(const char *name, bool *found) {
   return lo;
 }
 
+size_t conc__names_find(const char *const *names, size_t n, const char *name,
+                        bool *found) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(names[mid], name);
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = false;
+  return 0;
+}
+
 int conc_task_register(const char *name, conc_task_fn fn) {
   if (!name || !fn || !valid_name(name))
     return CONC_EINVAL;

@@ -531,41 +531,9 @@ static int worker_main(mpx *m) {
 /* ==== rank 0 ==== */
 
 static size_t name_index(const mpx *m, const char *name, bool *found) {
-  size_t lo = 0, hi = m->nnames;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    int c = strcmp(m->names[mid], name);
-    if (c == 0) {
-      *found = true;
-      return mid;
-    }
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *found = false;
-  return 0;
+  return conc__names_find(m->names, m->nnames, name, found);
 }
 
-static void q_push(conc_future **h, conc_future **t, conc_future *f) {
-  atomic_store_explicit(&f->next, NULL, memory_order_relaxed);
-  if (*t)
-    atomic_store_explicit(&(*t)->next, f, memory_order_relaxed);
-  else
-    *h = f;
-  *t = f;
-}
-
-static conc_future *q_pop(conc_future **h, conc_future **t) {
-  conc_future *f = *h;
-  if (f) {
-    *h = atomic_load_explicit(&f->next, memory_order_relaxed);
-    if (!*h)
-      *t = NULL;
-  }
-  return f;
-}
 
 static void poke(mpx *m) {
   atomic_fetch_add_explicit(&m->wake, 1, memory_order_seq_cst);
@@ -649,7 +617,7 @@ static bool dispatch(mpx *m) {
     if (!s)
       return moved;
     pthread_mutex_lock(&m->mu);
-    conc_future *f = q_pop(&m->pend_head, &m->pend_tail);
+    conc_future *f = conc__fq_pop(&m->pend_head, &m->pend_tail);
     if (!f) {
       pthread_mutex_unlock(&m->mu);
       return moved;
@@ -1077,7 +1045,7 @@ static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
       conc_future_release(f);
     return CONC_ESHUTDOWN;
   }
-  q_push(&m->pend_head, &m->pend_tail, f);
+  conc__fq_push(&m->pend_head, &m->pend_tail, f);
   m->npending++;
   m->n_submitted++;
   pthread_mutex_unlock(&m->mu);
@@ -1096,7 +1064,7 @@ static int mx_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   if (cancel_futures) {
     m->stop_all = true;
     conc_future *f;
-    while ((f = q_pop(&m->pend_head, &m->pend_tail))) {
+    while ((f = conc__fq_pop(&m->pend_head, &m->pend_tail))) {
       m->npending--;
       if (conc__future_cancel(f))
         m->n_cancelled++;
