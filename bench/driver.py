@@ -59,6 +59,38 @@ HIGHER_BETTER = {"efficiency", "GB/s"}
 MPIEXEC = ["mpiexec", "-n", "1", "--oversubscribe"]
 
 
+def load_plugins():
+    """Workloads kept in their own files: bench/rows_*.py (sorted by name).
+
+    A plug-in module may define
+      WORKLOADS      {id: title}, shown after the built-in workloads, before P
+      CLASSES        [class, ...] in display order
+      HIGHER_BETTER  {unit, ...} where a larger value is better
+      rows(quick, add)                     add(w, cls, impl, argv, n, **kw) as Row
+      setup(out, env, quick) -> cleanup    called once before the rounds; may
+                                           raise RuntimeError(reason): its rows fail
+      targets(get, line, rows)             the issue's targets, as in targets()
+    """
+    import importlib.util
+    mods = []
+    for name in sorted(os.listdir(HERE)):
+        if name.startswith("rows_") and name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(HERE, name))
+            m = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(m)
+            mods.append(m)
+    for m in mods:
+        for k, v in getattr(m, "WORKLOADS", {}).items():
+            WORKLOADS[k] = v
+            ORDER.insert(ORDER.index("P"), k)
+        CLASS_ORDER[-1:-1] = [c for c in getattr(m, "CLASSES", []) if c not in CLASS_ORDER]
+        HIGHER_BETTER.update(getattr(m, "HIGHER_BETTER", set()))
+    return mods
+
+
+PLUGINS = load_plugins()
+
+
 class Row:
     def __init__(self, w, cls, impl, argv, n, conc=False, lang="c", futex=False,
                  shown_n=None):
@@ -68,6 +100,7 @@ class Row:
         self.results = []  # one dict per successful round
         self.failed = None  # first failure message
         self.futex_per_task = None
+        self.plugin = None  # the bench/rows_*.py module that added it
 
     def key(self):
         return (self.w, self.cls)
@@ -265,6 +298,12 @@ def make_rows(quick):
     add("P", "physical", "malloc(64) + free, 1 thread", ["physical", "malloc", "{n}"], 100_000 if q else 10_000_000)
     add("P", "physical", "serial fib(30), 1 thread", ["physical", "fib", 30], 30, shown_n="fib(30)")
     add("P", "physical", "imbalanced spins serially, 1 thread", ["physical", "imbal", "{n}"], NIMB)
+    for m in PLUGINS:
+        if hasattr(m, "rows"):
+            mark = len(R)
+            m.rows(q, add)
+            for r in R[mark:]:
+                r.plugin = m
     return R
 
 
@@ -605,7 +644,45 @@ def targets(rows):
         if r.conc and r.w in ("1", "2") and r.futex_per_task is not None:
             line("< 0.01 futex calls per task (workload %s, %s)" % (r.w, r.cls),
                  r.futex_per_task < 0.01, "%s" % fmt_num(r.futex_per_task))
+    for m in PLUGINS:
+        if hasattr(m, "targets"):
+            m.targets(get, line, rows)
     return lines
+
+
+def load_gaps():
+    """bench/GAPS.md: for a target not met, its physical reason and what was
+    tried.  Sections start with '## ' followed by the start of the target's
+    name as targets() prints it."""
+    gaps, key = {}, None
+    try:
+        with open(os.path.join(HERE, "GAPS.md")) as f:
+            for ln in f:
+                if ln.startswith("## "):
+                    key = ln[3:].strip()
+                    gaps[key] = []
+                elif key is not None:
+                    gaps[key].append(ln.rstrip("\n"))
+    except OSError:
+        pass
+    return {k: "\n".join(v).strip() for k, v in gaps.items()}
+
+
+def explain(lines):
+    """The NOT met targets, each with its section of GAPS.md (or a warning
+    that none is written)."""
+    gaps = load_gaps()
+    out = []
+    for ln in lines:
+        if "**NOT met**" not in ln:
+            continue
+        name = ln[2:].split(": **")[0]
+        best = max((k for k in gaps if name.startswith(k)), key=len, default=None)
+        out.append("### %s" % name)
+        out.append("")
+        out.append(gaps[best] if best else "(no explanation in bench/GAPS.md yet)")
+        out.append("")
+    return out
 
 
 def main():
@@ -640,6 +717,27 @@ def main():
     if os.geteuid() == 0:  # Open MPI refuses root without these
         env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
 
+    cleanups = []
+    for m in PLUGINS:
+        mine = [r for r in rows if r.plugin is m]
+        if not mine or not hasattr(m, "setup"):
+            continue
+        try:
+            c = m.setup(a.out, env, a.quick)
+            if c:
+                cleanups.append(c)
+        except RuntimeError as e:
+            for r in mine:
+                r.failed = "setup: %s" % e
+            print("bench: FAILED setup of %s: %s" % (m.__name__, e), file=sys.stderr)
+    try:
+        return run_all(a, rows, rounds, timeout, env, skipped_lines)
+    finally:
+        for c in reversed(cleanups):
+            c()
+
+
+def run_all(a, rows, rounds, timeout, env, skipped_lines):
     t_start = time.time()
     for rnd in range(rounds):
         order = list(rows)
@@ -725,10 +823,13 @@ def main():
         for s in skipped_lines:
             print("SKIPPED: " + s)
     if a.quick:
-        print("Targets (issues 4, 5 and 6): judged on full runs only (quick mode asserts no speed)")
+        print("Targets (issues 4, 5, 6, 8, 9): judged on full runs only (quick mode asserts no speed)")
     elif tl:
-        print("Targets (issues 4, 5 and 6):")
+        print("Targets (issues 4, 5, 6, 8, 9):")
         print("\n".join(tl))
+        missing = [ln for ln in explain(tl) if ln.startswith("(no explanation")]
+        if missing:
+            print("bench: %d target(s) not met have no section in bench/GAPS.md" % len(missing))
     print("bench: %d rows, %d rounds, %.0f s%s" % (
         len(rows), rounds, elapsed, "; %d FAILED" % len(failed) if failed else ""))
 
@@ -745,7 +846,12 @@ def main():
                "- Generated by `make bench` (bench/run.sh); how to read it: bench/README.md", ""]
         if skipped_lines:
             doc += ["Skipped: " + s for s in skipped_lines] + [""]
-        doc += [table, "", "## Targets (issues 4, 5 and 6)", ""] + (tl or ["- (no conc rows)"]) + [""]
+        doc += [table, "", "## Targets (issues 4, 5, 6, 8, 9)", ""] + (tl or ["- (no conc rows)"]) + [""]
+        gl = explain(tl)
+        if gl:
+            doc += ["## Targets not met: the gap, its physical reason, what was tried", "",
+                    "From bench/GAPS.md, written by hand from measurements on this machine; "
+                    "this run's figures are in the list above.", ""] + gl
         with open(a.results, "w") as f:
             f.write("\n".join(doc))
         print("bench: wrote %s" % a.results)

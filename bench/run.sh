@@ -141,6 +141,15 @@ if [[ " ${DRIVER_ARGS[*]-} " != *" go "* ]]; then
   export CONC_BENCH_GO=$GO
 fi
 
+# ---- 3b. workloads kept in their own files (bench/build.d/*.sh, sourced:
+# they use build, say, die, $OUT, $B, $CONC_LIB, $QUICK, $ANCHORS_ONLY and
+# may install their own packages with tools/deps.sh and add DRIVER_ARGS).
+for f in "$B"/build.d/*.sh; do
+  [ -e "$f" ] || continue
+  # shellcheck source=/dev/null
+  . "$f"
+done
+
 # ---- 4. run -------------------------------------------------------------------
 if [ -n "$QUICK" ]; then
   DRIVER_ARGS+=(--quick --results "$OUT/RESULTS-quick.md")
