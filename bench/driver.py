@@ -651,20 +651,22 @@ def targets(rows):
 
 
 def load_gaps():
-    """bench/GAPS.md: for a target not met, its physical reason and what was
-    tried.  Sections start with '## ' followed by the start of the target's
-    name as targets() prints it."""
+    """bench/gaps/*.md: for a target not met, its physical reason and what
+    was tried.  Sections start with '## ' followed by the start of the
+    target's name as targets() prints it (one file per issue)."""
     gaps, key = {}, None
-    try:
-        with open(os.path.join(HERE, "GAPS.md")) as f:
+    d = os.path.join(HERE, "gaps")
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        if not name.endswith(".md"):
+            continue
+        key = None
+        with open(os.path.join(d, name)) as f:
             for ln in f:
                 if ln.startswith("## "):
                     key = ln[3:].strip()
                     gaps[key] = []
                 elif key is not None:
                     gaps[key].append(ln.rstrip("\n"))
-    except OSError:
-        pass
     return {k: "\n".join(v).strip() for k, v in gaps.items()}
 
 
@@ -680,7 +682,7 @@ def explain(lines):
         best = max((k for k in gaps if name.startswith(k)), key=len, default=None)
         out.append("### %s" % name)
         out.append("")
-        out.append(gaps[best] if best else "(no explanation in bench/GAPS.md yet)")
+        out.append(gaps[best] if best else "(no explanation in bench/gaps/ yet)")
         out.append("")
     return out
 
@@ -829,7 +831,7 @@ def run_all(a, rows, rounds, timeout, env, skipped_lines):
         print("\n".join(tl))
         missing = [ln for ln in explain(tl) if ln.startswith("(no explanation")]
         if missing:
-            print("bench: %d target(s) not met have no section in bench/GAPS.md" % len(missing))
+            print("bench: %d target(s) not met have no section in bench/gaps/" % len(missing))
     print("bench: %d rows, %d rounds, %.0f s%s" % (
         len(rows), rounds, elapsed, "; %d FAILED" % len(failed) if failed else ""))
 
@@ -850,7 +852,7 @@ def run_all(a, rows, rounds, timeout, env, skipped_lines):
         gl = explain(tl)
         if gl:
             doc += ["## Targets not met: the gap, its physical reason, what was tried", "",
-                    "From bench/GAPS.md, written by hand from measurements on this machine; "
+                    "From bench/gaps/, written by hand from measurements on this machine; "
                     "this run's figures are in the list above.", ""] + gl
         with open(a.results, "w") as f:
             f.write("\n".join(doc))
