@@ -145,7 +145,7 @@ void conc_future_release(conc_future *f) {
     conc__free(n);
     n = next;
   }
-  if (f->flags & FF_FREE_ARG)
+  if ((f->flags & FF_FREE_ARG) && f->arg) /* NULL: taken back by submit */
     conc__closure_free(f->arg);
   conc__fcache_free(f);
 }
@@ -297,13 +297,13 @@ int conc_future_stop(conc_future *f) {
 /* ---- running a task ---- */
 
 int conc__future_start(conc_future *f) {
-  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
   for (;;) {
     if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING))
       return CONC__SKIPPED;
     if (atomic_compare_exchange_weak_explicit(
             &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
-            memory_order_relaxed))
+            memory_order_acquire))
       break;
   }
   if ((f->flags & FF_DEADLINE) && conc_now() > f->u.deadline)
@@ -333,7 +333,9 @@ bool conc__future_succeed(conc_future *f, void *result) {
 }
 
 int conc__future_run(conc_future *f, double *submitted) {
-  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  /* acquire: a cancelled record's outcome was written by the canceller, and
+   * whoever drops the last reference reads it */
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
   for (;;) {
     if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING)) {
       return CONC__SKIPPED; /* cancelled before it started */
@@ -342,7 +344,7 @@ int conc__future_run(conc_future *f, double *submitted) {
      * release pairs with claim()'s acquire */
     if (atomic_compare_exchange_weak_explicit(
             &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
-            memory_order_relaxed))
+            memory_order_acquire))
       break;
   }
   if ((f->flags & FF_TIMED) && submitted)
@@ -536,7 +538,7 @@ int conc_future_set_running(conc_future *f) {
     }
     if (atomic_compare_exchange_weak_explicit(
             &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
-            memory_order_relaxed))
+            memory_order_acquire))
       return 0;
   }
 }
