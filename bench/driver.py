@@ -311,6 +311,8 @@ def make_rows(quick):
     add("P", "physical", "malloc(64) + free, 1 thread", ["physical", "malloc", "{n}"], 100_000 if q else 10_000_000)
     add("P", "physical", "serial fib(30), 1 thread", ["physical", "fib", 30], 30, shown_n="fib(30)")
     add("P", "physical", "imbalanced spins serially, 1 thread", ["physical", "imbal", "{n}"], NIMB)
+    add("P", "physical", "handle floor: 64 B record per task, malloc'd, to a 2nd thread and back", ["physical", "handoff", "{n}", "fresh"], N)
+    add("P", "physical", "handle floor: 64 B record per task, pre-touched array, to a 2nd thread and back", ["physical", "handoff", "{n}", "warm"], N)
     for m in PLUGINS:
         if hasattr(m, "rows"):
             mark = len(R)
