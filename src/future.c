@@ -374,6 +374,7 @@ int conc__future_run(conc_future *f, double *submitted) {
 /* ---- waiting ---- */
 
 #define SPIN_ROUNDS 256
+#define WAIT_SPIN 30e-6  /* seconds a non-worker waiter spins, at most */
 #define HELP_SPIN 100e-6 /* seconds a waiter collects remote results */
 
 static int wait_until(conc_future *f, double deadline) {
@@ -400,12 +401,26 @@ static int wait_until(conc_future *f, double deadline) {
     }
   }
   /* A pool worker helps at once (fork-join: the child is usually on its
-   * own deque); others spin briefly before sleeping. */
-  for (int i = tl_help ? SPIN_ROUNDS : 0; i < SPIN_ROUNDS; i++) {
-    conc__pause();
-    s = atomic_load_explicit(&f->state, memory_order_acquire);
-    if (is_done(s))
-      return 0;
+   * own deque).  Another thread spins before it sleeps, for up to
+   * WAIT_SPIN: longer than a parked worker takes to wake up (futex
+   * ping-pong on the bench machine: ~8 us each way), so that a task handed
+   * to a parked worker costs one wake-up (the worker's), not two. */
+  if (!tl_help) {
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+      conc__pause();
+      s = atomic_load_explicit(&f->state, memory_order_acquire);
+      if (is_done(s))
+        return 0;
+    }
+    double until = fmin(conc_now() + WAIT_SPIN, deadline);
+    for (unsigned i = 1;; i++) {
+      conc__pause();
+      s = atomic_load_explicit(&f->state, memory_order_acquire);
+      if (is_done(s))
+        return 0;
+      if ((i & 63) == 0 && conc_now() >= until)
+        break;
+    }
   }
   double slice = 50e-6;
   for (;;) {

@@ -1094,7 +1094,9 @@ struct racer {
 };
 static void *plain_racer(void *arg) {
   struct racer *r = arg;
-  for (;;) {
+  /* bounded: unbounded submitters would queue millions of tasks that
+   * shutdown(wait) then runs, all of them */
+  for (int i = 0; i < 20000; i++) {
     int rc = conc_executor_submit(r->ex, count, NULL, NULL);
     if (rc == 0)
       r->accepted++;
@@ -1103,6 +1105,7 @@ static void *plain_racer(void *arg) {
       return NULL;
     }
   }
+  return NULL;
 }
 
 START_TEST(pool_plain_submit_races_shutdown) {
@@ -1115,8 +1118,8 @@ START_TEST(pool_plain_submit_races_shutdown) {
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
       pthread_create(&t[i], NULL, plain_racer, &r[i]);
-    while (atomic_load(&counter) < 50)
-      sched_yield();
+    while (atomic_load(&counter) < 50 && round % 7)
+      sched_yield(); /* every 7th round: shut down at once */
     ck_assert_int_eq(conc_executor_shutdown(ex, round & 1, false), 0);
     for (int i = 0; i < 2; i++)
       pthread_join(t[i], NULL);
