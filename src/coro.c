@@ -30,8 +30,15 @@
  *
  * Scheduling.  The run queue is FIFO (intrusive singly linked).  One tick
  * runs as many coroutines as were queued at its start (tick_left; so a
- * yielding coroutine runs again only after the others), then main moves
- * expired timers to the queue.
+ * yielding coroutine runs again only after the others).  At a tick
+ * boundary the last coroutine of the tick starts the next tick itself
+ * (switch_out) unless main has work: the queue is empty, or POLL_EVERY
+ * (64) switches ran since main last looked and a timer is armed or the
+ * poller has interest.  Main then polls I/O (without waiting while
+ * coroutines are runnable) and moves expired timers to the queue.  So
+ * while coroutines keep yielding, I/O and timers are still served every
+ * 64 switches (a timer fires at most 64 switches late), and at once
+ * whenever the queue empties; a yield costs no clock read, no epoll call.
  * Timers live in a binary min-heap on (deadline, sequence): equal
  * deadlines wake in the order they were set.  With an empty queue the
  * thread sleeps until the earliest deadline: in epoll_wait once the loop
@@ -55,78 +62,15 @@
 
 #include <time.h>
 
-enum { NEW, READY, YIELDED, RUNNING, WAITING, DONE };
-
-#define NO_HEAP ((size_t)-1)
 #define FREE_RECS_MAX 4096 /* records a loop keeps for reuse */
+/* Switches between two checks of I/O and timers while coroutines stay
+ * runnable (switch_out). */
+#define POLL_EVERY 64
 
-typedef struct local {
-  const void *key;
-  void *value;
-  void (*dtor)(void *);
-  struct local *next;
-} local;
-
-struct conc_coro {
-  conc__ctx ctx;
-  local *locals;            /* coroutine-local values */
-  conc_loop *loop;          /* NULL once finished */
-  conc_coro_fn fn;
-  void *arg;
-  void *result;
-  int err;
-  int state;
-  int wake;                 /* what the current wait returns */
-  bool cancel_pending;
-  int refs;
-  conc_coro *next;          /* run queue */
-  conc_coro *all_prev, *all_next; /* loop's list of unfinished coroutines */
-  /* timer */
-  size_t heap_idx;
-  double deadline;
-  uint64_t seq;
-  /* await */
-  conc_coro *awaited;       /* the coroutine this one waits for */
-  conc_coro *w_prev, *w_next; /* links in awaited->waiters */
-  conc_coro *waiters, *waiters_tail; /* FIFO: woken in await order */
-  conc__stack stack;
-  conc__stack_pool *pool;
-};
-
-typedef struct pool_entry {
-  size_t stack_size;
-  conc__stack_pool *pool;
-  struct pool_entry *next;
-} pool_entry;
-
-struct conc_loop {
-  conc__ctx main;
-  /* The I/O poller (io.c): NULL until first used; created by any thread
-   * and published once by compare-and-swap (release; loads acquire). */
-  _Atomic(conc__io *) io;
-  conc_coro *current;
-  conc_coro *rq_head, *rq_tail;
-  size_t rq_len;
-  size_t tick_left;         /* coroutines the current tick may still run */
-  conc_coro **heap;
-  size_t heap_len, heap_cap;
-  uint64_t seq;
-  conc_coro *all;           /* unfinished coroutines */
-  size_t live;
-  conc_coro *zombie;        /* finished, to reap from main */
-  pool_entry *pools;
-  conc_coro *free_recs;     /* recycled records (linked by next) */
-  size_t n_free_recs;
-  size_t stack_size;
-  int owner_tid;
-  bool running;
-  bool closing;
-};
-
-/* initial-exec: one static-TLS slot, no __tls_get_addr call per access
- * (the library object files are PIC for the shared build). */
-static _Thread_local conc_loop *tls_loop
-    __attribute__((tls_model("initial-exec")));
+/* The loop running on this thread (coro-int.h). */
+_Thread_local conc_loop *conc__tls_loop __attribute__((tls_model("initial-exec")));
+#define tls_loop conc__tls_loop
+typedef conc__local local;
 
 /* ---- stack overflow reports -------------------------------------------
  *
@@ -310,15 +254,7 @@ void conc_coro_options_init(conc_coro_options *o) {
 
 /* ---- run queue ------------------------------------------------------ */
 
-static void rq_push(conc_loop *l, conc_coro *c) {
-  c->next = NULL;
-  if (l->rq_tail)
-    l->rq_tail->next = c;
-  else
-    l->rq_head = c;
-  l->rq_tail = c;
-  l->rq_len++;
-}
+#define rq_push conc__rq_push
 
 static conc_coro *rq_pop(conc_loop *l) {
   conc_coro *c = l->rq_head;
@@ -453,31 +389,51 @@ static int take_cancel(conc_coro *c) {
 
 /* Leave the running coroutine c (already queued or parked): switch
  * straight to the next coroutine of the current tick, or to the main
- * context when the tick is over.  Returns when c runs again (whoever
- * resumes it sets it RUNNING and current). */
-static void switch_out(conc_loop *l, conc_coro *c) {
-  /* A tick boundary with no timer armed and no I/O interest: main would
-   * only start the next tick (nothing else can wake a coroutine), so start
-   * it here.  With I/O interest the boundary goes through main, which
-   * polls. */
-  if (l->tick_left == 0 && l->heap_len == 0 && !io_busy(l))
-    l->tick_left = l->rq_len;
-  conc_coro *n = l->tick_left > 0 ? l->rq_head : NULL;
-  if (!n) {
-    conc__ctx_jump(&c->ctx, &l->main);
-    return;
+ * context when the tick is over and main has work: the run queue is empty
+ * (main sleeps, or returns), or at least POLL_EVERY switches ran since
+ * main last polled and a timer is armed or the poller has interest (main
+ * polls without waiting and wakes due timers, then starts the next tick).
+ * So I/O and timers are checked every POLL_EVERY switches while
+ * coroutines stay runnable, and whenever the run queue empties; a tick
+ * boundary without that starts the next tick here.  Returns when c runs
+ * again (whoever resumes it sets it RUNNING and current).
+ *
+ * Not inlined, and one switch inside: every coroutine switches out from
+ * this one call site, so conc__ctx_jump_sym's return is predicted right
+ * (see src/arch/ctx-x86_64.S). */
+static __attribute__((noinline)) void switch_out(conc_loop *l, conc_coro *c) {
+  conc_coro *n = NULL;
+  if (l->tick_left == 0) {
+    size_t len = l->rq_len;
+    if (len > 0 && l->since_poll >= POLL_EVERY) {
+      if (l->heap_len > 0 || io_busy(l))
+        len = 0; /* through main, which polls */
+      else
+        l->since_poll = 0;
+    }
+    l->since_poll += len;
+    l->tick_left = len;
   }
-  l->tick_left--;
-  rq_pop(l);
-  n->state = RUNNING;
-  l->current = n;
-  if (n != c)
-    conc__ctx_jump(&c->ctx, &n->ctx);
+  if (l->tick_left > 0) {
+    n = l->rq_head;
+    if (n == c) { /* alone in the tick: go on without a switch */
+      l->tick_left--;
+      rq_pop(l);
+      n->state = RUNNING;
+      return;
+    }
+    l->tick_left--;
+    rq_pop(l);
+    n->state = RUNNING;
+    l->current = n;
+  }
+  conc__ctx_jump_sym(&c->ctx, n ? &n->ctx : &l->main);
 }
 
 /* Park the running coroutine until woken or the deadline (INFINITY: none)
  * and return the wake code (CONC_ETIMEDOUT at the deadline). */
-static int park(conc_coro *c, double deadline) {
+static inline __attribute__((always_inline)) int park(conc_coro *c,
+                                                     double deadline) {
   conc_loop *l = c->loop;
   if (deadline != INFINITY) {
     int err = heap_push(l, c, deadline);
@@ -491,23 +447,17 @@ static int park(conc_coro *c, double deadline) {
 
 /* ---- park / unpark for other modules (coro-int.h) ------------------ */
 
-conc_coro *conc__coro_current(void) { return self_or_eperm(); }
 
-int conc__coro_take_cancel(conc_coro *c) { return take_cancel(c); }
+void conc__coro_wake(conc_coro *c, int code) {
+  CONC_ASSERT(c->loop && c->state == WAITING && !c->awaited);
+  wake(c->loop, c, code);
+}
 
 int conc__coro_park(conc_coro *c, double deadline) {
   CONC_ASSERT(c && c == self_or_eperm());
   return park(c, deadline);
 }
 
-bool conc__coro_parked(const conc_coro *c) {
-  return c->state == WAITING && !c->awaited;
-}
-
-void conc__coro_unpark(conc_coro *c, int code) {
-  CONC_ASSERT(c->loop && c->state == WAITING && !c->awaited);
-  wake(c->loop, c, code);
-}
 
 _Atomic(conc__io *) *conc__loop_io_slot(conc_loop *l) { return &l->io; }
 
@@ -616,6 +566,7 @@ static int schedule(conc_loop *l) {
     if (l->live == 0 && !(io && conc__io_held(io, l->closing)))
       break;
     run_tick(l);
+    l->since_poll = 0;
     /* The tick may have created the poller. */
     io = atomic_load_explicit(&l->io, memory_order_acquire);
     if (io && (l->heap_len > 0 || conc__io_busy(io, l->closing))) {

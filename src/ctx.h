@@ -97,6 +97,16 @@ void conc__ctx_switch(conc__ctx *from, conc__ctx *to);
 void conc__ctx_trampoline(void);
 #endif
 
+#if defined(__x86_64__) && !defined(CONC_CTX_UCONTEXT)
+/* The same switch, leaving by ret instead of pop + jmp: better predicted
+ * when both sides switch from one call site (the scheduler; see
+ * src/arch/ctx-x86_64.S).  Interchangeable with conc__ctx_switch (same
+ * frame). */
+void conc__ctx_switch_ret(conc__ctx *from, conc__ctx *to);
+#else
+#define conc__ctx_switch_ret conc__ctx_switch
+#endif
+
 static inline void conc__ctx_boot(conc__ctx *c);
 
 #ifdef CONC_CTX_UCONTEXT
@@ -222,7 +232,8 @@ static inline void conc__ctx_asan_finish(void *fake) {
 }
 #endif
 
-static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final) {
+static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final,
+                                   int sym) {
 #ifdef CONC_CTX_ASAN
   conc__ctx_asan_prev = from;
   __sanitizer_start_switch_fiber(final ? NULL : &from->asan_fake, to->stack_lo,
@@ -232,7 +243,10 @@ static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final) {
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
   (void)final;
-  conc__ctx_switch(from, to);
+  if (sym)
+    conc__ctx_switch_ret(from, to);
+  else
+    conc__ctx_switch(from, to);
 #ifdef CONC_CTX_ASAN
   conc__ctx_asan_finish(from->asan_fake);
 #endif
@@ -241,7 +255,14 @@ static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final) {
 /* Switch from the running context (from) to to, with sanitizer annotations.
  * Returns when something switches back to from. */
 static inline void conc__ctx_jump(conc__ctx *from, conc__ctx *to) {
-  conc__ctx_jump_(from, to, 0);
+  conc__ctx_jump_(from, to, 0, 0);
+}
+
+/* As conc__ctx_jump, for switches between contexts that all switch from
+ * the same call site (the scheduler's switch_out): uses
+ * conc__ctx_switch_ret, whose return is predicted right there. */
+static inline void conc__ctx_jump_sym(conc__ctx *from, conc__ctx *to) {
+  conc__ctx_jump_(from, to, 0, 1);
 }
 
 /* As conc__ctx_jump, for a context that will never be resumed (its entry is
@@ -249,7 +270,7 @@ static inline void conc__ctx_jump(conc__ctx *from, conc__ctx *to) {
  * then conc__ctx_destroy from and free its stack from another context. */
 static inline _Noreturn void conc__ctx_jump_final(conc__ctx *from,
                                                   conc__ctx *to) {
-  conc__ctx_jump_(from, to, 1);
+  conc__ctx_jump_(from, to, 1, 0);
   abort();
 }
 
