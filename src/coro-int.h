@@ -62,6 +62,7 @@ struct conc_coro {
   conc_coro *waiters, *waiters_tail; /* FIFO: woken in await order */
   conc__stack stack;
   conc__stack_pool *pool;
+  uint64_t fp;              /* spawner's FP control state (ctx.h) */
 };
 
 typedef struct pool_entry {

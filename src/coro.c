@@ -401,8 +401,13 @@ static int take_cancel(conc_coro *c) {
  * Not inlined, and one switch inside: every coroutine switches out from
  * this one call site, so conc__ctx_jump_sym's return is predicted right
  * (see src/arch/ctx-x86_64.S). */
-static __attribute__((noinline)) void switch_out(conc_loop *l, conc_coro *c) {
-  conc_coro *n = NULL;
+static void start_prep(conc_coro *n);
+static void reap(conc_loop *l, conc_coro *c);
+
+/* The next coroutine of the tick for the running coroutine c to switch to
+ * (popped, RUNNING), c itself (it was alone: no switch), or NULL: go to
+ * main.  See switch_out. */
+static inline conc_coro *next_runnable(conc_loop *l, conc_coro *c) {
   if (l->tick_left == 0) {
     size_t len = l->rq_len;
     if (len > 0 && l->since_poll >= POLL_EVERY) {
@@ -414,20 +419,35 @@ static __attribute__((noinline)) void switch_out(conc_loop *l, conc_coro *c) {
     l->since_poll += len;
     l->tick_left = len;
   }
-  if (l->tick_left > 0) {
-    n = l->rq_head;
-    if (n == c) { /* alone in the tick: go on without a switch */
-      l->tick_left--;
-      rq_pop(l);
-      n->state = RUNNING;
-      return;
-    }
-    l->tick_left--;
-    rq_pop(l);
-    n->state = RUNNING;
+  if (l->tick_left == 0)
+    return NULL;
+  conc_coro *n = l->rq_head;
+  l->tick_left--;
+  rq_pop(l);
+  n->state = RUNNING;
+  if (n != c) {
     l->current = n;
+    if (n->ctx.sp == NULL)
+      start_prep(n);
   }
+  return n;
+}
+
+/* Reap the coroutine that finished last, if any (it switched to us). */
+static inline void reap_zombie(conc_loop *l) {
+  conc_coro *z = l->zombie;
+  if (z) {
+    l->zombie = NULL;
+    reap(l, z);
+  }
+}
+
+static __attribute__((noinline)) void switch_out(conc_loop *l, conc_coro *c) {
+  conc_coro *n = next_runnable(l, c);
+  if (n == c)
+    return;
   conc__ctx_jump_sym(&c->ctx, n ? &n->ctx : &l->main);
+  reap_zombie(l);
 }
 
 /* Park the running coroutine until woken or the deadline (INFINITY: none)
@@ -478,6 +498,7 @@ bool conc__loop_closing(const conc_loop *l) { return l->closing; }
 static void coro_entry(void *p) {
   conc_coro *c = p;
   conc_loop *l = c->loop;
+  reap_zombie(l);
   void *res = NULL;
   int err = c->fn(c->arg, &res);
   while (c->locals) {
@@ -492,8 +513,29 @@ static void coro_entry(void *p) {
   c->state = DONE;
   while (c->waiters)
     wake(l, c->waiters, 0);
+  /* Straight to the next coroutine of the tick (or main), which reaps
+   * this one: its stack is freed from another stack. */
   l->zombie = c;
-  conc__ctx_jump_final(&c->ctx, &l->main);
+  conc_coro *n = next_runnable(l, c);
+  if (!n)
+    l->current = NULL;
+  conc__ctx_jump_final(&c->ctx, n ? &n->ctx : &l->main);
+}
+
+/* Before the first switch into n: run it on the stack freed last (still
+ * in cache and TLB: with spawn-run-finish churn every new coroutine runs
+ * on the stack of the one that just finished) and make its context.  Spawn
+ * only reserved a free stack (or, with none free, allocated one, which is
+ * exchanged here for the hot one), so spawn still reports ENOMEM and this
+ * cannot fail. */
+static void start_prep(conc_coro *n) {
+  if (n->stack.lo)
+    conc__stack_swap_hot(n->pool, &n->stack);
+  else
+    conc__stack_take(n->pool, &n->stack);
+  int r = conc__ctx_make(&n->ctx, n->stack.lo, n->stack.size, coro_entry, n);
+  CONC_MUST(r == 0); /* stack sizes are whole pages */
+  conc__ctx_set_fp(&n->ctx, n->fp); /* the spawner's, as documented */
 }
 
 static void coro_unref(conc_coro *c) {
@@ -535,13 +577,11 @@ static void run_tick(conc_loop *l) {
     conc_coro *c = rq_pop(l);
     c->state = RUNNING;
     l->current = c;
+    if (c->ctx.sp == NULL)
+      start_prep(c);
     conc__ctx_jump(&l->main, &c->ctx);
     l->current = NULL;
-    if (l->zombie) {
-      conc_coro *z = l->zombie;
-      l->zombie = NULL;
-      reap(l, z);
-    }
+    reap_zombie(l);
   }
   l->tick_left = 0;
 }
@@ -716,37 +756,47 @@ int conc_coro_spawn(conc_loop *l, conc_coro_fn fn, void *arg,
   if (!fn || (opts && (opts->size != sizeof *opts ||
                        opts->stack_size > ((size_t)1 << 30))))
     return CONC_EINVAL;
-  if (l->owner_tid != conc__gettid())
+  /* A thread running l is its owner: no gettid on that path. */
+  if (tls_loop != l && l->owner_tid != conc__gettid())
     return CONC_EPERM;
   if (l->closing)
     return CONC_ECLOSED;
   size_t size = opts && opts->stack_size ? opts->stack_size : l->stack_size;
   int err = 0;
-  conc__stack_pool *pool = pool_for(l, size, &err);
+  conc__stack_pool *pool = l->pools && l->pools->stack_size == size
+                               ? l->pools->pool
+                               : pool_for(l, size, &err);
   if (!pool)
     return err;
   conc_coro *c = l->free_recs;
   if (c) {
     l->free_recs = c->next;
     l->n_free_recs--;
-    memset(c, 0, sizeof *c);
   } else {
-    c = conc__calloc(1, sizeof *c);
+    c = conc__malloc(sizeof *c);
     if (!c)
       return CONC_ENOMEM;
   }
-  err = conc__stack_alloc(pool, &c->stack);
+  err = conc__stack_reserve(pool, &c->stack);
   if (err) {
     conc__free(c);
     return err;
   }
+  /* Every field, without a memset of the whole record. */
+  c->locals = NULL;
+  c->result = NULL;
+  c->err = 0;
+  c->wake = 0;
+  c->cancel_pending = false;
+  c->all_prev = NULL;
+  c->deadline = 0;
+  c->seq = 0;
+  c->awaited = NULL;
+  c->w_prev = c->w_next = NULL;
+  c->waiters = c->waiters_tail = NULL;
   c->pool = pool;
-  if (conc__ctx_make(&c->ctx, c->stack.lo, c->stack.size, coro_entry, c) !=
-      0) {
-    conc__stack_free(pool, &c->stack);
-    conc__free(c);
-    return CONC_EINVAL;
-  }
+  c->ctx.sp = NULL; /* context made at the first switch in (start_prep) */
+  c->fp = conc__ctx_get_fp();
   c->loop = l;
   c->fn = fn;
   c->arg = arg;

@@ -31,6 +31,7 @@
 #if defined(CONC_CTX_FORCE_UCONTEXT) ||                                       \
     !(defined(__x86_64__) || defined(__aarch64__))
 #define CONC_CTX_UCONTEXT 1
+#include <fenv.h>
 #include <ucontext.h>
 #endif
 
@@ -78,6 +79,8 @@ typedef struct conc__ctx {
 #endif
 #ifdef CONC_CTX_UCONTEXT
   ucontext_t uc;
+  int uc_round;              /* conc__ctx_set_fp: rounding mode at boot */
+  int uc_round_set;
 #endif
 } conc__ctx;
 
@@ -138,6 +141,7 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
 #endif
   uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
 #if defined(CONC_CTX_UCONTEXT)
+  ctx->uc_round_set = 0;
   if (getcontext(&ctx->uc) != 0)
     return -1;
   ctx->uc.uc_stack.ss_sp = stack_lo;
@@ -180,6 +184,38 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
   ctx->sp = f;
 #endif
   return 0;
+}
+
+/* The calling thread's floating-point control state, to give a context
+ * made later with conc__ctx_set_fp (so that it starts with the state of
+ * whoever asked for it, not of whoever makes it).  With the ucontext
+ * fallback only the rounding mode is carried. */
+static inline uint64_t conc__ctx_get_fp(void) {
+#if defined(CONC_CTX_UCONTEXT)
+  return (uint64_t)(unsigned)fegetround();
+#elif defined(__x86_64__)
+  uint32_t mxcsr;
+  uint16_t fcw;
+  __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
+  return (uint64_t)(mxcsr & ~0x3fu) | ((uint64_t)fcw << 32);
+#elif defined(__aarch64__)
+  uint64_t fpcr;
+  __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+  return fpcr;
+#endif
+}
+
+/* Make ctx, made by conc__ctx_make and not yet run, start with the
+ * floating-point control state fp (from conc__ctx_get_fp). */
+static inline void conc__ctx_set_fp(conc__ctx *ctx, uint64_t fp) {
+#if defined(CONC_CTX_UCONTEXT)
+  ctx->uc_round = (int)fp;
+  ctx->uc_round_set = 1;
+#elif defined(__x86_64__)
+  ((uint64_t *)ctx->sp)[0] = fp;
+#elif defined(__aarch64__)
+  ((uint64_t *)ctx->sp)[20] = fp;
+#endif
 }
 
 /* ---- annotated layer ----------------------------------------------------- */
@@ -277,6 +313,10 @@ static inline _Noreturn void conc__ctx_jump_final(conc__ctx *from,
 static inline void conc__ctx_boot(conc__ctx *c) {
 #ifdef CONC_CTX_ASAN
   conc__ctx_asan_finish(NULL);
+#endif
+#ifdef CONC_CTX_UCONTEXT
+  if (c->uc_round_set)
+    fesetround(c->uc_round);
 #endif
   c->entry(c->arg);
   abort(); /* entry returned: it must end with conc__ctx_jump_final */

@@ -85,6 +85,7 @@ struct conc__stack_pool {
   size_t next_unused;  /* next never-used slot in the last slab */
   uintptr_t *free;     /* slot base | guarded bit */
   size_t nfree, free_cap;
+  size_t reserved;     /* free stacks promised by conc__stack_reserve */
   size_t live;
   size_t mprot_entries; /* map entries this pool's mprotect guards added */
 };
@@ -291,7 +292,7 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s) {
     return CONC_EINVAL;
   char *slot;
   bool guarded;
-  if (p->nfree > 0) {
+  if (p->nfree > p->reserved) {
     uintptr_t e = p->free[--p->nfree];
     slot = (char *)(e & ~(uintptr_t)1);
     guarded = e & 1;
@@ -334,6 +335,47 @@ void conc__stack_free(conc__stack_pool *p, conc__stack *s) {
   s->lo = NULL;
 }
 
+int conc__stack_reserve(conc__stack_pool *p, conc__stack *s) {
+  if (p->nfree > p->reserved) {
+    p->reserved++;
+    s->lo = NULL;
+    return 0;
+  }
+  return conc__stack_alloc(p, s);
+}
+
+void conc__stack_take(conc__stack_pool *p, conc__stack *s) {
+  CONC_ASSERT(p->reserved > 0 && p->nfree >= p->reserved);
+  p->reserved--;
+  uintptr_t e = p->free[--p->nfree];
+  s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
+  s->size = p->stack_size;
+  s->guarded = e & 1;
+#ifdef CONC_HAVE_VALGRIND
+  s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#else
+  s->valgrind_id = 0;
+#endif
+  p->live++;
+}
+
+void conc__stack_swap_hot(conc__stack_pool *p, conc__stack *s) {
+  CONC_ASSERT(p && s && s->lo);
+  if (p->nfree == 0)
+    return;
+  uintptr_t e = p->free[p->nfree - 1];
+  uintptr_t mine = ((uintptr_t)s->lo - p->page) | (s->guarded ? 1u : 0u);
+  p->free[p->nfree - 1] = mine;
+#ifdef CONC_HAVE_VALGRIND
+  VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+  s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
+  s->guarded = e & 1;
+#ifdef CONC_HAVE_VALGRIND
+  s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#endif
+}
+
 void conc__stack_pool_trim(conc__stack_pool *p) {
   for (size_t i = 0; i < p->nfree; i++) {
     char *slot = (char *)(p->free[i] & ~(uintptr_t)1);
@@ -344,7 +386,7 @@ void conc__stack_pool_trim(conc__stack_pool *p) {
 void conc__stack_pool_destroy(conc__stack_pool *p) {
   if (!p)
     return;
-  CONC_ASSERT(p->live == 0);
+  CONC_ASSERT(p->live == 0 && p->reserved == 0);
   for (size_t i = 0; i < p->nslabs; i++)
     CONC_MUST(munmap(p->slabs[i].base, p->slabs[i].len) == 0);
   atomic_fetch_sub_explicit(&mprot_entries_total, p->mprot_entries,

@@ -63,6 +63,23 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s);
 /* Give s back to its pool.  Never fails. */
 void conc__stack_free(conc__stack_pool *p, conc__stack *s);
 
+/* Promise a stack for a later conc__stack_take, cheaply: if the pool has
+ * a free stack not yet promised, count it (s->lo = NULL: take it later);
+ * else allocate one into s as conc__stack_alloc.  Returns 0 or
+ * CONC_ENOMEM (nothing promised then).  A promise must be taken before
+ * the pool is destroyed. */
+int conc__stack_reserve(conc__stack_pool *p, conc__stack *s);
+
+/* Take a promised stack (s->lo was set NULL by conc__stack_reserve): the
+ * free stack freed last.  Never fails. */
+void conc__stack_take(conc__stack_pool *p, conc__stack *s);
+
+/* Exchange the allocated stack s with the free stack freed last, if any
+ * (the one most likely in cache and TLB): s then refers to that one and
+ * the other goes back to the pool.  s must not be in use (no frame on it).
+ * Never fails. */
+void conc__stack_swap_hot(conc__stack_pool *p, conc__stack *s);
+
 /* Release the memory of every free stack to the kernel (MADV_DONTNEED; the
  * guards stay). */
 void conc__stack_pool_trim(conc__stack_pool *p);
