@@ -134,7 +134,18 @@ static inline int conc__coro_take_cancel(conc_coro *c) {
  * code given to unpark, CONC_ETIMEDOUT, CONC_ECANCELED (conc_coro_cancel
  * or loop destruction) or CONC_ENOMEM (timer heap; c did not park).  Does
  * not check cancellation first: call conc__coro_take_cancel. */
-int conc__coro_park(conc_coro *c, double deadline);
+int conc__coro_park_timed(conc_coro *c, double deadline);
+/* Leave the running coroutine c (queued or parked already) for the next
+ * runnable one; returns when c runs again (coro.c's switch_out). */
+void conc__coro_switch_out(conc_loop *l, conc_coro *c);
+static inline int conc__coro_park(conc_coro *c, double deadline) {
+  CONC_ASSERT(c && c == conc__coro_current());
+  if (deadline != INFINITY)
+    return conc__coro_park_timed(c, deadline);
+  c->state = WAITING;
+  conc__coro_switch_out(c->loop, c);
+  return c->wake;
+}
 
 /* Whether c is parked (in conc__coro_park, not yet unparked, timed out
  * or cancelled): only then may conc__coro_unpark be called on it. */

@@ -403,6 +403,7 @@ static int take_cancel(conc_coro *c) {
  * (see src/arch/ctx-x86_64.S). */
 static void start_prep(conc_coro *n);
 static void reap(conc_loop *l, conc_coro *c);
+#define switch_out conc__coro_switch_out
 
 /* The next coroutine of the tick for the running coroutine c to switch to
  * (popped, RUNNING), c itself (it was alone: no switch), or NULL: go to
@@ -442,7 +443,8 @@ static inline void reap_zombie(conc_loop *l) {
   }
 }
 
-static __attribute__((noinline)) void switch_out(conc_loop *l, conc_coro *c) {
+__attribute__((noinline)) void conc__coro_switch_out(conc_loop *l,
+                                                     conc_coro *c) {
   conc_coro *n = next_runnable(l, c);
   if (n == c)
     return;
@@ -473,7 +475,7 @@ void conc__coro_wake(conc_coro *c, int code) {
   wake(c->loop, c, code);
 }
 
-int conc__coro_park(conc_coro *c, double deadline) {
+int conc__coro_park_timed(conc_coro *c, double deadline) {
   CONC_ASSERT(c && c == self_or_eperm());
   return park(c, deadline);
 }
@@ -533,9 +535,10 @@ static void start_prep(conc_coro *n) {
     conc__stack_swap_hot(n->pool, &n->stack);
   else
     conc__stack_take(n->pool, &n->stack);
-  int r = conc__ctx_make(&n->ctx, n->stack.lo, n->stack.size, coro_entry, n);
+  /* the spawner's FP control state, as documented */
+  int r = conc__ctx_make_fp(&n->ctx, n->stack.lo, n->stack.size, coro_entry, n,
+                            n->fp);
   CONC_MUST(r == 0); /* stack sizes are whole pages */
-  conc__ctx_set_fp(&n->ctx, n->fp); /* the spawner's, as documented */
 }
 
 static void coro_unref(conc_coro *c) {

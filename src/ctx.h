@@ -79,7 +79,7 @@ typedef struct conc__ctx {
 #endif
 #ifdef CONC_CTX_UCONTEXT
   ucontext_t uc;
-  int uc_round;              /* conc__ctx_set_fp: rounding mode at boot */
+  int uc_round;              /* conc__ctx_make_fp: rounding mode at boot */
   int uc_round_set;
 #endif
 } conc__ctx;
@@ -124,8 +124,23 @@ static inline void conc__ctx_uc_boot(unsigned hi, unsigned lo) {
  * flush-to-zero) starts as the caller's.  size must hold at least a few
  * hundred bytes; stack_lo needs no particular alignment.  Returns 0, or -1
  * if the stack is too small.  Never allocates. */
+static inline uint64_t conc__ctx_get_fp(void);
+static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
+                                    size_t size, void (*entry)(void *),
+                                    void *arg, uint64_t fp);
+
 static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
                                  void (*entry)(void *), void *arg) {
+  return conc__ctx_make_fp(ctx, stack_lo, size, entry, arg, conc__ctx_get_fp());
+}
+
+/* As conc__ctx_make, starting with the floating-point control state fp
+ * (from conc__ctx_get_fp, maybe taken earlier or on another context of
+ * this thread).  With the ucontext fallback only the rounding mode is
+ * carried. */
+static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
+                                    size_t size, void (*entry)(void *),
+                                    void *arg, uint64_t fp) {
   if (size < 512)
     return -1;
   ctx->entry = entry;
@@ -150,6 +165,8 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
   uintptr_t p = (uintptr_t)ctx;
   makecontext(&ctx->uc, (void (*)(void))conc__ctx_uc_boot, 2,
               (unsigned)(p >> 16 >> 16), (unsigned)(p & 0xffffffffu));
+  ctx->uc_round = (int)fp;
+  ctx->uc_round_set = 1;
   (void)top;
 #elif defined(__x86_64__)
   /* Frame popped by conc__ctx_switch, lowest address first:
@@ -158,10 +175,7 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
    *   [6] rbp = 0 [7] return address = trampoline
    * After the ret, rsp = top (16-aligned), as at a call site. */
   uint64_t *f = (uint64_t *)top - 8;
-  uint32_t mxcsr;
-  uint16_t fcw;
-  __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
-  f[0] = (uint64_t)(mxcsr & ~0x3fu) | ((uint64_t)fcw << 32);
+  f[0] = fp; /* (MXCSR & ~status flags) | x87 CW << 32: conc__ctx_get_fp */
   f[1] = f[2] = f[3] = 0;
   f[4] = (uint64_t)(uintptr_t)ctx;
   f[5] = (uint64_t)(uintptr_t)conc__ctx_boot;
@@ -173,8 +187,7 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
    *   [0] x19 = boot fn [1] x20 = boot arg [2..9] x21-x28
    *   [10] x29 = 0 [11] x30 = trampoline [12..19] d8-d15 [20] FPCR [21] pad */
   uint64_t *f = (uint64_t *)top - 22;
-  uint64_t fpcr;
-  __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+  uint64_t fpcr = fp;
   for (int i = 0; i < 22; i++)
     f[i] = 0;
   f[0] = (uint64_t)(uintptr_t)conc__ctx_boot;
@@ -186,8 +199,8 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
   return 0;
 }
 
-/* The calling thread's floating-point control state, to give a context
- * made later with conc__ctx_set_fp (so that it starts with the state of
+/* The calling thread's floating-point control state, for
+ * conc__ctx_make_fp (so that a context made later starts with the state of
  * whoever asked for it, not of whoever makes it).  With the ucontext
  * fallback only the rounding mode is carried. */
 static inline uint64_t conc__ctx_get_fp(void) {
@@ -202,19 +215,6 @@ static inline uint64_t conc__ctx_get_fp(void) {
   uint64_t fpcr;
   __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
   return fpcr;
-#endif
-}
-
-/* Make ctx, made by conc__ctx_make and not yet run, start with the
- * floating-point control state fp (from conc__ctx_get_fp). */
-static inline void conc__ctx_set_fp(conc__ctx *ctx, uint64_t fp) {
-#if defined(CONC_CTX_UCONTEXT)
-  ctx->uc_round = (int)fp;
-  ctx->uc_round_set = 1;
-#elif defined(__x86_64__)
-  ((uint64_t *)ctx->sp)[0] = fp;
-#elif defined(__aarch64__)
-  ((uint64_t *)ctx->sp)[20] = fp;
 #endif
 }
 
