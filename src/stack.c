@@ -86,6 +86,7 @@ struct conc__stack_pool {
   uintptr_t *free;     /* slot base | guarded bit */
   size_t nfree, free_cap;
   size_t reserved;     /* free stacks promised by conc__stack_reserve */
+  bool valgrind;       /* running on valgrind: register the stacks */
   size_t live;
   size_t mprot_entries; /* map entries this pool's mprotect guards added */
 };
@@ -213,6 +214,10 @@ int conc__stack_pool_create(const conc__stack_options *opts,
   if (!p)
     return CONC_ENOMEM;
   p->page = (size_t)sysconf(_SC_PAGESIZE);
+#ifdef CONC_HAVE_VALGRIND
+  /* once: a client request costs a dozen instructions natively */
+  p->valgrind = RUNNING_ON_VALGRIND != 0;
+#endif
   p->stack_size = (opts->stack_size + p->page - 1) & ~(p->page - 1);
   p->slot_size = p->page + p->stack_size;
   p->per_map = opts->slots_per_map;
@@ -312,10 +317,10 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s) {
   s->lo = slot + p->page;
   s->size = p->stack_size;
   s->guarded = guarded;
-#ifdef CONC_HAVE_VALGRIND
-  s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
-#else
   s->valgrind_id = 0;
+#ifdef CONC_HAVE_VALGRIND
+  if (p->valgrind)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #endif
   p->live++;
   return 0;
@@ -324,7 +329,8 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s) {
 void conc__stack_free(conc__stack_pool *p, conc__stack *s) {
   CONC_ASSERT(p && s && s->lo && p->live > 0 && p->nfree < p->free_cap);
 #ifdef CONC_HAVE_VALGRIND
-  VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+  if (p->valgrind)
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
 #ifdef STACK_ASAN
   __asan_unpoison_memory_region(s->lo, s->size);
@@ -351,10 +357,10 @@ void conc__stack_take(conc__stack_pool *p, conc__stack *s) {
   s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
   s->size = p->stack_size;
   s->guarded = e & 1;
-#ifdef CONC_HAVE_VALGRIND
-  s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
-#else
   s->valgrind_id = 0;
+#ifdef CONC_HAVE_VALGRIND
+  if (p->valgrind)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #endif
   p->live++;
 }
@@ -367,12 +373,14 @@ void conc__stack_swap_hot(conc__stack_pool *p, conc__stack *s) {
   uintptr_t mine = ((uintptr_t)s->lo - p->page) | (s->guarded ? 1u : 0u);
   p->free[p->nfree - 1] = mine;
 #ifdef CONC_HAVE_VALGRIND
-  VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+  if (p->valgrind)
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
   s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
   s->guarded = e & 1;
 #ifdef CONC_HAVE_VALGRIND
-  s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+  if (p->valgrind)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #endif
 }
 
