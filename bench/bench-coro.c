@@ -15,6 +15,10 @@
  *                           contexts hand a value to each other through a
  *                           one-slot mailbox (store, wake = push, park =
  *                           pop + switch)
+ *   bench-coro floor-spawn N  the floor under spawn + run + free: make a
+ *                           context on one hot stack, switch in, the body
+ *                           counts and switches back for good (no record,
+ *                           no queue, no stack pool)
  *   bench-coro mem N        N coroutines parked in a channel receive with
  *                           256 B of live locals: (RSS + page tables)
  *                           growth per coroutine, bytes
@@ -149,6 +153,34 @@ static void run_floor(int hop) {
   if (fl[0].turns + fl[1].turns != N ||
       (hop && fl[0].box + fl[1].box < N - 1))
     BENCH_FAIL("floor: %ld + %ld turns, want %ld", fl[0].turns, fl[1].turns, N);
+  printf("RESULT value=%.3f unit=ns\n", (double)(t1 - t0) / (double)N);
+}
+
+static conc__ctx fs_main, fs_co;
+static long fs_sum;
+
+static void fs_entry(void *arg) {
+  fs_sum += (long)(intptr_t)arg;
+  conc__ctx_jump_final(&fs_co, &fs_main);
+}
+
+static void run_floor_spawn(void) {
+  size_t sz = 64 * 1024;
+  void *stk = malloc(sz);
+  if (!stk)
+    BENCH_FAIL("malloc");
+  conc__ctx_init_current(&fs_main);
+  uint64_t fp = conc__ctx_get_fp();
+  int64_t t0 = bench_now_ns();
+  for (long i = 0; i < N; i++) {
+    if (conc__ctx_make_fp(&fs_co, stk, sz, fs_entry, (void *)(intptr_t)i, fp))
+      BENCH_FAIL("ctx_make");
+    conc__ctx_jump(&fs_main, &fs_co);
+    conc__ctx_destroy(&fs_co);
+  }
+  int64_t t1 = bench_now_ns();
+  if (fs_sum != N * (N - 1) / 2)
+    BENCH_FAIL("floor-spawn: sum %ld", fs_sum);
   printf("RESULT value=%.3f unit=ns\n", (double)(t1 - t0) / (double)N);
 }
 
@@ -339,7 +371,7 @@ static void run_mem(void) {
 
 int main(int argc, char **argv) {
   if (argc < 3)
-    BENCH_FAIL("usage: bench-coro switch|yield|hop|spawn|floor-yield|floor-hop|mem N");
+    BENCH_FAIL("usage: bench-coro switch|yield|hop|spawn|floor-yield|floor-hop|floor-spawn|mem N");
   N = atol(argv[2]);
   if (N <= 0)
     BENCH_FAIL("bad N");
@@ -356,6 +388,8 @@ int main(int argc, char **argv) {
     run_floor(0);
   else if (!strcmp(m, "floor-hop"))
     run_floor(1);
+  else if (!strcmp(m, "floor-spawn"))
+    run_floor_spawn();
   else if (!strcmp(m, "mem"))
     run_mem();
   else
