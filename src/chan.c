@@ -90,7 +90,12 @@ static inline __attribute__((always_inline)) void q_unlink(waitq *q, waiter *w) 
 static inline __attribute__((always_inline)) waiter *q_pop_live(waitq *q) {
   waiter *w;
   while ((w = q->head)) {
-    q_unlink(q, w);
+    q->head = w->next; /* unlink the head (its own links are dead now) */
+    if (q->head)
+      q->head->prev = NULL;
+    else
+      q->tail = NULL;
+    w->linked = false;
     if (w->s->fired == NONE && conc__coro_parked(w->s->co))
       return w;
   }
@@ -331,7 +336,7 @@ static inline __attribute__((always_inline)) int chan_op(conc_chan *ch, bool rec
   conc_coro *c = conc__coro_current();
   if (!c)
     return CONC_EPERM;
-  if (!ch || isnan(deadline))
+  if (!ch) /* a NaN deadline is refused by the callers */
     return CONC_EINVAL;
   int err = conc__coro_take_cancel(c);
   if (err)
@@ -341,8 +346,13 @@ static inline __attribute__((always_inline)) int chan_op(conc_chan *ch, bool rec
     return err;
   if (deadline < INFINITY && deadline <= conc_now())
     return CONC_ETIMEDOUT;
-  sel s = {.co = c, .fired = NONE};
-  waiter w = {.s = &s, .index = 0, .value = *v};
+  sel s;
+  s.co = c;
+  s.fired = NONE;
+  waiter w; /* q_push sets the links */
+  w.s = &s;
+  w.index = 0;
+  w.value = *v;
   waitq *q = recv ? &ch->recvq : &ch->sendq;
   q_push(q, &w);
   err = conc__coro_park(c, deadline);
@@ -354,6 +364,8 @@ static inline __attribute__((always_inline)) int chan_op(conc_chan *ch, bool rec
 }
 
 int conc_chan_send_until(conc_chan *ch, void *value, double deadline) {
+  if (isnan(deadline))
+    return conc__coro_current() ? CONC_EINVAL : CONC_EPERM;
   return chan_op(ch, false, &value, deadline);
 }
 
@@ -370,7 +382,7 @@ int conc_chan_try_send(conc_chan *ch, void *value) {
 }
 
 int conc_chan_recv_until(conc_chan *ch, void **value, double deadline) {
-  if (!value)
+  if (!value || isnan(deadline))
     return conc__coro_current() ? CONC_EINVAL : CONC_EPERM;
   void *v = NULL;
   int err = chan_op(ch, true, &v, deadline);
