@@ -173,7 +173,8 @@ static void run_floor_spawn(void) {
   uint64_t fp = conc__ctx_get_fp();
   int64_t t0 = bench_now_ns();
   for (long i = 0; i < N; i++) {
-    if (conc__ctx_make_fp(&fs_co, stk, sz, fs_entry, (void *)(intptr_t)i, fp))
+    if (conc__ctx_make_fp(&fs_co, stk, sz, fs_entry, (void *)(intptr_t)i, fp,
+                          NULL))
       BENCH_FAIL("ctx_make");
     conc__ctx_jump(&fs_main, &fs_co);
     conc__ctx_destroy(&fs_co);

@@ -537,7 +537,7 @@ static void start_prep(conc_coro *n) {
     conc__stack_take(n->pool, &n->stack);
   /* the spawner's FP control state, as documented */
   int r = conc__ctx_make_fp(&n->ctx, n->stack.lo, n->stack.size, coro_entry, n,
-                            n->fp);
+                            n->fp, conc__ctx_fiber_of(&n->ctx));
   CONC_MUST(r == 0); /* stack sizes are whole pages */
 }
 
@@ -800,6 +800,7 @@ int conc_coro_spawn(conc_loop *l, conc_coro_fn fn, void *arg,
   c->pool = pool;
   c->ctx.sp = NULL; /* context made at the first switch in (start_prep) */
   c->fp = conc__ctx_get_fp();
+  conc__ctx_fiber_early(&c->ctx);
   c->loop = l;
   c->fn = fn;
   c->arg = arg;

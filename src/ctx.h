@@ -127,20 +127,45 @@ static inline void conc__ctx_uc_boot(unsigned hi, unsigned lo) {
 static inline uint64_t conc__ctx_get_fp(void);
 static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
                                     size_t size, void (*entry)(void *),
-                                    void *arg, uint64_t fp);
+                                    void *arg, uint64_t fp, void *fiber);
 
 static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
                                  void (*entry)(void *), void *arg) {
-  return conc__ctx_make_fp(ctx, stack_lo, size, entry, arg, conc__ctx_get_fp());
+  return conc__ctx_make_fp(ctx, stack_lo, size, entry, arg, conc__ctx_get_fp(),
+                           NULL);
+}
+
+/* Give ctx, to be made later by conc__ctx_make_fp, its TSan fiber now
+ * (nothing without TSan); conc__ctx_fiber_of then returns it for
+ * conc__ctx_make_fp.  The scheduler does this at spawn, from the spawner:
+ * created at the first switch in instead, 2*10^4 fibers exhausted TSan's
+ * trace memory in the mprotect-guard test. */
+static inline void conc__ctx_fiber_early(conc__ctx *ctx) {
+#ifdef CONC_CTX_TSAN
+  ctx->tsan_fiber = __tsan_create_fiber(0);
+  ctx->tsan_owned = 1;
+#else
+  (void)ctx;
+#endif
+}
+
+static inline void *conc__ctx_fiber_of(const conc__ctx *ctx) {
+#ifdef CONC_CTX_TSAN
+  return ctx->tsan_fiber;
+#else
+  (void)ctx;
+  return NULL;
+#endif
 }
 
 /* As conc__ctx_make, starting with the floating-point control state fp
  * (from conc__ctx_get_fp, maybe taken earlier or on another context of
- * this thread).  With the ucontext fallback only the rounding mode is
+ * this thread), and with the TSan fiber given by conc__ctx_fiber_early
+ * (fiber from conc__ctx_fiber_of; NULL: create one now).  With the ucontext fallback only the rounding mode is
  * carried. */
 static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
                                     size_t size, void (*entry)(void *),
-                                    void *arg, uint64_t fp) {
+                                    void *arg, uint64_t fp, void *fiber) {
   if (size < 512)
     return -1;
   ctx->entry = entry;
@@ -151,8 +176,10 @@ static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
   ctx->asan_fake = NULL;
 #endif
 #ifdef CONC_CTX_TSAN
-  ctx->tsan_fiber = __tsan_create_fiber(0);
+  ctx->tsan_fiber = fiber ? fiber : __tsan_create_fiber(0);
   ctx->tsan_owned = 1;
+#else
+  (void)fiber;
 #endif
   uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
 #if defined(CONC_CTX_UCONTEXT)
