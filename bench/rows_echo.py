@@ -107,8 +107,8 @@ def targets(get, line, rows):
     if e is not None:
         line("(issue 6) echo server ≥ 0.95× the hand-written epoll ceiling", c >= 0.95 * e,
              "conc %.0f vs epoll %.0f req/s (%.3f×); server CPU per request conc %s, "
-             "epoll %s; server CPU share conc %s, epoll %s (below 100 %%: the client "
-             "on the other core was the limit)"
+             "epoll %s; server CPU share conc %s, epoll %s (below 100 %%: the server "
+             "waited, for the client or for its core if other work shares it)"
              % (c, e, c / e, cpu(rc), cpu(re_), share(rc), share(re_)))
     sc, via = _syscalls("conc")
     if sc is None:
