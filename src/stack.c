@@ -43,53 +43,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define CONC_HAVE_VALGRIND 1
-#endif
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define STACK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STACK_ASAN 1
-#endif
-#endif
-#ifdef STACK_ASAN
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#endif
-
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
 
 #define STACK_MAX ((size_t)1 << 30)
-
-typedef struct slab {
-  char *base;
-  size_t len;
-} slab;
-
-struct conc__stack_pool {
-  size_t page;
-  size_t stack_size;   /* usable, page multiple */
-  size_t slot_size;    /* page + stack_size */
-  size_t per_map;
-  conc__guard_mode mode;
-  double map_share;
-  bool fail_unguarded;
-  slab *slabs;
-  size_t nslabs, slabs_cap;
-  size_t next_unused;  /* next never-used slot in the last slab */
-  uintptr_t *free;     /* slot base | guarded bit */
-  size_t nfree, free_cap;
-  size_t reserved;     /* free stacks promised by conc__stack_reserve */
-  bool valgrind;       /* running on valgrind: register the stacks */
-  size_t live;
-  size_t mprot_entries; /* map entries this pool's mprotect guards added */
-};
 
 /* ---- process-wide state ------------------------------------------------- */
 
@@ -324,45 +282,6 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s) {
 #endif
   p->live++;
   return 0;
-}
-
-void conc__stack_free(conc__stack_pool *p, conc__stack *s) {
-  CONC_ASSERT(p && s && s->lo && p->live > 0 && p->nfree < p->free_cap);
-#ifdef CONC_HAVE_VALGRIND
-  if (p->valgrind)
-    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
-#endif
-#ifdef STACK_ASAN
-  __asan_unpoison_memory_region(s->lo, s->size);
-#endif
-  uintptr_t slot = (uintptr_t)s->lo - p->page;
-  p->free[p->nfree++] = slot | (s->guarded ? 1u : 0u);
-  p->live--;
-  s->lo = NULL;
-}
-
-int conc__stack_reserve(conc__stack_pool *p, conc__stack *s) {
-  if (p->nfree > p->reserved) {
-    p->reserved++;
-    s->lo = NULL;
-    return 0;
-  }
-  return conc__stack_alloc(p, s);
-}
-
-void conc__stack_take(conc__stack_pool *p, conc__stack *s) {
-  CONC_ASSERT(p->reserved > 0 && p->nfree >= p->reserved);
-  p->reserved--;
-  uintptr_t e = p->free[--p->nfree];
-  s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
-  s->size = p->stack_size;
-  s->guarded = e & 1;
-  s->valgrind_id = 0;
-#ifdef CONC_HAVE_VALGRIND
-  if (p->valgrind)
-    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
-#endif
-  p->live++;
 }
 
 void conc__stack_swap_hot(conc__stack_pool *p, conc__stack *s) {
