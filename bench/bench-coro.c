@@ -19,6 +19,10 @@
  *                           context on one hot stack, switch in, the body
  *                           counts and switches back for good (no record,
  *                           no queue, no stack pool)
+ *   bench-coro park-hop N   the scheduler's share of a hop: two coroutines
+ *                           hand a value to each other with the internal
+ *                           park/unpark of src/coro-int.h (what channels
+ *                           use), no channel
  *   bench-coro mem N        N coroutines parked in a channel receive with
  *                           256 B of live locals: (RSS + page tables)
  *                           growth per coroutine, bytes
@@ -32,6 +36,7 @@
 
 #include "conc/chan.h"
 #include "conc/coro.h"
+#include "../src/coro-int.h"
 #include "../src/ctx.h"
 
 static long N;
@@ -182,6 +187,53 @@ static void run_floor_spawn(void) {
   int64_t t1 = bench_now_ns();
   if (fs_sum != N * (N - 1) / 2)
     BENCH_FAIL("floor-spawn: sum %ld", fs_sum);
+  printf("RESULT value=%.3f unit=ns\n", (double)(t1 - t0) / (double)N);
+}
+
+/* ---- park-hop: the scheduler's park/unpark without a channel ---- */
+
+static conc_coro *ph_co[2];
+static long ph_box[2];
+static int ph_parked[2];
+
+static int ph_body(void *arg, void **result) {
+  (void)result;
+  int me = (int)(intptr_t)arg, other = 1 - me;
+  ph_co[me] = conc__coro_current();
+  if (me == 1) { /* parks first, to receive */
+    ph_parked[1] = 1;
+    if (conc__coro_park(ph_co[1], INFINITY) != 0)
+      BENCH_FAIL("park");
+  }
+  for (long i = 0; i < N / 2; i++) {
+    ph_box[other] = ph_box[me] + 1; /* send: store, wake the parked one */
+    if (ph_parked[other]) {
+      ph_parked[other] = 0;
+      conc__coro_unpark(ph_co[other], 0);
+    }
+    if (i == N / 2 - 1)
+      break;
+    ph_parked[me] = 1; /* receive: park until handed a value */
+    if (conc__coro_park(ph_co[me], INFINITY) != 0)
+      BENCH_FAIL("park");
+  }
+  return 0;
+}
+
+static void run_park_hop(void) {
+  N &= ~1L;
+  conc_loop *l;
+  if (conc_loop_create(NULL, &l) ||
+      conc_coro_spawn(l, ph_body, (void *)(intptr_t)1, NULL, NULL) ||
+      conc_coro_spawn(l, ph_body, (void *)(intptr_t)0, NULL, NULL))
+    BENCH_FAIL("setup");
+  int64_t t0 = bench_now_ns();
+  if (conc_loop_run(l) != 0)
+    BENCH_FAIL("run");
+  int64_t t1 = bench_now_ns();
+  if (ph_box[0] + ph_box[1] < N - 2)
+    BENCH_FAIL("park-hop: %ld + %ld", ph_box[0], ph_box[1]);
+  conc_loop_destroy(l);
   printf("RESULT value=%.3f unit=ns\n", (double)(t1 - t0) / (double)N);
 }
 
@@ -372,7 +424,7 @@ static void run_mem(void) {
 
 int main(int argc, char **argv) {
   if (argc < 3)
-    BENCH_FAIL("usage: bench-coro switch|yield|hop|spawn|floor-yield|floor-hop|floor-spawn|mem N");
+    BENCH_FAIL("usage: bench-coro switch|yield|hop|spawn|floor-yield|floor-hop|floor-spawn|park-hop|mem N");
   N = atol(argv[2]);
   if (N <= 0)
     BENCH_FAIL("bad N");
@@ -389,6 +441,8 @@ int main(int argc, char **argv) {
     run_floor(0);
   else if (!strcmp(m, "floor-hop"))
     run_floor(1);
+  else if (!strcmp(m, "park-hop"))
+    run_park_hop();
   else if (!strcmp(m, "floor-spawn"))
     run_floor_spawn();
   else if (!strcmp(m, "mem"))
