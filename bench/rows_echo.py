@@ -90,7 +90,7 @@ def targets(get, line, rows):
     if c is None:
         return
     e, re_ = get("E", "echo", "hand-written")
-    g, _ = get("E", "echo", "Go")
+    g, rg = get("E", "echo", "Go")
 
     def cpu(r):
         v = _extra(r, "cpu_us")
@@ -101,7 +101,9 @@ def targets(get, line, rows):
         return "%.0f %%" % (100 * v) if v is not None else "?"
     if g is not None:
         line("(issue 6) echo server ≥ Go's requests/s", c >= g,
-             "conc %.0f req/s vs Go %.0f req/s (%.2f×)" % (c, g, c / g))
+             "conc %.0f req/s vs Go %.0f req/s (%.2f×); server CPU per request conc %s, "
+             "Go %s; server CPU share conc %s, Go %s"
+             % (c, g, c / g, cpu(rc), cpu(rg), share(rc), share(rg)))
     else:
         line("(issue 6) echo server ≥ Go's requests/s", None, "no Go row")
     if e is not None:
