@@ -19,6 +19,11 @@
  * the waiter (wake code decided, a later cancel stays pending) or nothing
  * moved and the call returns its timeout/cancel code.
  *
+ * A single send or receive (conc_chan_send/recv and their _until forms)
+ * takes a path of its own, chan_op, inlined: the select of one case
+ * without the case array, the order shuffle or the waiter array, with
+ * the same waiter records and the same rules.
+ *
  * Fairness: a select scans its cases in a random order (xorshift per
  * thread; a random start beyond STACK_CASES cases), so among the cases
  * ready at once each is chosen equally often.

@@ -7,13 +7,17 @@
  * loop->current the coroutine on the CPU.
  *
  * Switching.  A waiting coroutine switches straight to the next one of
- * the current tick (or to the loop's own context, main, when the tick is
- * over), through the annotated conc__ctx_jump of ctx.h, so each coroutine's
- * ASan stack bounds and TSan fiber are maintained there (fiber created by
- * conc__ctx_make at spawn, destroyed when the finished coroutine is
- * reaped).  A finished coroutine leaves by conc__ctx_jump_final; the loop
- * then reaps it (frees its stack) from the main context, never from the
- * stack being freed.
+ * the current tick (or to the loop's own context, main, when main has
+ * work), through the annotated layer of ctx.h, so each coroutine's ASan
+ * stack bounds and TSan fiber are maintained there (fiber created at
+ * spawn, destroyed when the finished coroutine is reaped).  All those
+ * switches happen at one call site, switch_out (not inlined), through
+ * conc__ctx_jump_sym, which leaves by ret: the return-stack predictor
+ * then predicts it.  A new coroutine gets its stack and context at its
+ * first switch in (start_prep: the stack freed last, hot).  A finished
+ * coroutine leaves by conc__ctx_jump_final straight to the next runnable
+ * coroutine (or main), which reaps it (frees its stack) first thing:
+ * never from the stack being freed.
  *
  * States of a coroutine:
  *   NEW      spawned, in the run queue, never ran
