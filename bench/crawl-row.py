@@ -23,7 +23,8 @@ that every process of the tool is reaped here:
   requests        requests nginx served during the run (stub_status)
   syscalls_per_req  from one strace -f -c pass of the same command (not
                   timed, once per bench run, cached in CONC_CRAWL_WORK);
-                  not done for the Python anchors (too slow under strace)
+                  conc-crawl, wget2 and curl only (the others are slow
+                  under strace, and the bench should stay near 3 minutes)
 Then it checks the output: every page reached, every image stored once
 with the site's bytes (sha256), nothing else; conc-crawl must also have
 made exactly the necessary requests.  A failed check exits 2.
@@ -451,7 +452,7 @@ def main():
         if dups:
             extra = " pages_twice=%d" % dups
     sc = ""
-    if impl not in ("requests", "aiohttp", "scrapy") and shutil.which("strace"):
+    if impl in ("conc", "wget2", "curl") and shutil.which("strace"):
         d = strace_calls(name, cmd, cwd, outdir)
         if d["calls"] and d["requests"] > 0:
             sc = " syscalls_per_req=%.1f" % (d["calls"] / d["requests"])

@@ -52,9 +52,9 @@ def rows(quick, add):
         add("W", CLS, "conc-crawl -e %s%s" % (e, " (default)" if e == DEFAULT_ENGINE else ""),
             [py, "conc", e, "{n}"], c, conc=True, shown_n="16 conn")
     # the slow Python anchors run in the first rounds only (full mode:
-    # about 20 s and 35 s a round here), which keeps W near 3 minutes
+    # 20 to 80 s a round each here), which keeps W near 3 minutes
     for impl, title, rounds in (
-            ("requests", "Python requests + ThreadPoolExecutor (the tutorial)", 2),
+            ("requests", "Python requests + ThreadPoolExecutor (the tutorial)", 1),
             ("scrapy", "Scrapy (FilesPipeline)", 1),
             ("aiohttp", "Python aiohttp + lxml", 2),
             ("wget", "GNU wget -r", None),

@@ -3,7 +3,7 @@
 # generator, built Release into build/bench (bench/rows_crawl.py runs them).
 # Quick mode: if the packages cannot be installed or conc-crawl cannot be
 # built, W is skipped with the reason; a full run fails instead.
-CRAWL_PKGS="nginx libcurl4-openssl-dev libxml2-dev wget wget2 curl wrk strace python3-requests python3-bs4 python3-lxml python3-aiohttp python3-scrapy"
+CRAWL_PKGS="nginx libcurl4-openssl-dev libxml2-dev libssl-dev wget wget2 curl wrk strace python3-requests python3-bs4 python3-lxml python3-aiohttp python3-scrapy"
 crawl_skip() {
   if [ -n "$QUICK" ]; then
     say "SKIPPING workload W (crawler): $1 (quick mode)"
