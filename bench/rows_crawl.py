@@ -24,7 +24,28 @@ CLASSES = ["crawl, 16 connections"]
 HIGHER_BETTER = {"items/s"}
 
 CLS = CLASSES[0]
-DEFAULT_ENGINE = "threads"  # conc-crawl's default (crawl/crawl.c); the targets bind it
+
+
+def _bindir():
+    return os.environ.get("CONC_BENCH_CRAWL_DIR", os.path.join(ROOT, "build", "bench", "crawl"))
+
+
+def _default_engine():
+    """conc-crawl's default engine, as its --help says (crawl/crawl.c); the
+    targets bind it (DECISIONS.md)."""
+    try:
+        out = subprocess.run([os.path.join(_bindir(), "conc-crawl"), "--help"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+        for word in out.replace(",", " ").split():
+            if out.find(word + " (default)") >= 0 and word in ("threads", "processes",
+                                                                "coroutines"):
+                return word
+    except OSError:
+        pass
+    return "processes"
+
+
+DEFAULT_ENGINE = _default_engine()
 ENGINES = [DEFAULT_ENGINE] + [e for e in ("threads", "processes", "coroutines")
                               if e != DEFAULT_ENGINE]
 
@@ -67,7 +88,7 @@ def rows(quick, add):
 
 
 def setup(out, env, quick):
-    bindir = os.environ.get("CONC_BENCH_CRAWL_DIR", os.path.join(ROOT, "build", "bench", "crawl"))
+    bindir = _bindir()
     crawl_bin = os.path.join(bindir, "conc-crawl")
     sitegen = os.path.join(bindir, "conc-crawl-sitegen")
     for f in (crawl_bin, sitegen):
