@@ -233,7 +233,9 @@ def measure(cmd, cwd=None):
     outf = open(os.path.join(os.environ["CONC_CRAWL_WORK"], "row.stdout.%d" % me), "w+")
     errf = open(os.path.join(os.environ["CONC_CRAWL_WORK"], "row.stderr.%d" % me), "w+")
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, cwd=cwd, stdout=outf, stderr=errf, stdin=subprocess.DEVNULL)
+    # the tool dies with the runner (the driver's timeout kills the runner)
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=outf, stderr=errf, stdin=subprocess.DEVNULL,
+                         preexec_fn=lambda: libc.prctl(1, 9, 0, 0, 0))  # PR_SET_PDEATHSIG
     peak = {}
     while True:
         try:

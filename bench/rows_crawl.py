@@ -87,6 +87,25 @@ def rows(quick, add):
         lang="crawl", shown_n="16 conn")
 
 
+def _remove_stale(shm):
+    """Work directories of earlier runs whose driver died (SIGKILL): the
+    site and outputs would stay in memory.  Another live run's are kept."""
+    for name in os.listdir(shm):
+        d = os.path.join(shm, name)
+        if not name.startswith("conc-bench-crawl."):
+            continue
+        try:
+            with open(os.path.join(d, "owner")) as f:
+                pid = int(f.read())
+            os.kill(pid, 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # unknown owner: leave it
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def setup(out, env, quick):
     bindir = _bindir()
     crawl_bin = os.path.join(bindir, "conc-crawl")
@@ -97,7 +116,10 @@ def setup(out, env, quick):
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     if shm is None:
         raise RuntimeError("no writable tmpfs at /dev/shm")
+    _remove_stale(shm)
     work = tempfile.mkdtemp(prefix="conc-bench-crawl.", dir=shm)
+    with open(os.path.join(work, "owner"), "w") as f:
+        f.write("%d\n" % os.getpid())
     proc = None
 
     def cleanup():
