@@ -114,6 +114,9 @@ def setup(out, env, quick):
         if not os.access(f, os.X_OK):
             raise RuntimeError("%s not built (bench/build.d/crawl.sh)" % f)
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    if shm is None and quick:  # CI containers: any directory will do
+        shm = tempfile.gettempdir()
+        print("bench: W: no writable /dev/shm, using %s" % shm, file=__import__("sys").stderr)
     if shm is None:
         raise RuntimeError("no writable tmpfs at /dev/shm")
     _remove_stale(shm)
