@@ -36,8 +36,8 @@ typedef struct sbuf {
 static void sb_putn(sbuf *b, const char *s, size_t n) {
   if (b->oom)
     return;
-  if (n >= SIZE_MAX / 2 - b->n) { /* cannot happen; also tells gcc 12's
-                                     -Wstringop-overflow the bound at -O3 */
+  if (n > SIZE_MAX / 4 || b->n > SIZE_MAX / 4) { /* also tells gcc -O3 that
+                                                   n + 1 cannot wrap */
     b->oom = true;
     return;
   }
