@@ -20,6 +20,10 @@ that every process of the tool is reaped here:
   rss_mb          sum over its processes of each one's peak RSS (VmHWM,
                   sampled every 20 ms): an upper bound of the peak of the
                   sum (pages shared between processes count in each)
+  pss_mb          peak over the 20 ms samples of the sum of its processes'
+                  proportional set sizes (smaps_rollup Pss: a page shared by
+                  k processes counts 1/k in each, so every physical page
+                  once): the memory of all its processes together
   requests        requests nginx served during the run (stub_status)
   syscalls_per_req  from one strace -f -c pass of the same command (not
                   timed, once per bench run, cached in CONC_CRAWL_WORK);
@@ -224,6 +228,19 @@ def hwm_kb(pid):
     return 0
 
 
+def pss_kb(pid):
+    """Proportional set size: each physical page counted once across the
+    processes that share it (smaps_rollup, Linux 4.14+)."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for ln in f:
+                if ln.startswith("Pss:"):
+                    return int(ln.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def measure(cmd, cwd=None):
     """Run cmd: (exit status, wall s, CPU s, peak RSS sum MB, stdout, stderr)."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -237,14 +254,18 @@ def measure(cmd, cwd=None):
     p = subprocess.Popen(cmd, cwd=cwd, stdout=outf, stderr=errf, stdin=subprocess.DEVNULL,
                          preexec_fn=lambda: libc.prctl(1, 9, 0, 0, 0))  # PR_SET_PDEATHSIG
     peak = {}
+    pss_peak = 0
     while True:
         try:
             rc = p.wait(timeout=0.02)
             break
         except subprocess.TimeoutExpired:
             pass
+        pss = 0
         for d in descendants(me):
             peak[d] = max(peak.get(d, 0), hwm_kb(d))
+            pss += pss_kb(d)
+        pss_peak = max(pss_peak, pss)
     wall = time.monotonic() - t0
     end = time.monotonic() + 5
     while time.monotonic() < end:  # orphans of the tool, reparented here
@@ -257,7 +278,7 @@ def measure(cmd, cwd=None):
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     # not ru_maxrss: a child's counts the runner's pages it had before exec
-    rss = sum(peak.values()) / 1024.0
+    rss = (sum(peak.values()) / 1024.0, pss_peak / 1024.0)
     outf.seek(0)
     errf.seek(0)
     o, e = outf.read(), errf.read()
@@ -460,8 +481,9 @@ def main():
             sc = " syscalls_per_req=%.1f" % (d["calls"] / d["requests"])
     shutil.rmtree(outdir, ignore_errors=True)
     print("RESULT value=%.1f unit=items/s wall_s=%.3f requests=%d need=%d cpu_ms_per_mb=%.2f "
-          "cpu_s=%.3f rss_mb=%.1f%s%s" % (E["items"] / wall, wall, reqs, E["requests"],
-                                           1000 * cpu / mb, cpu, rss, sc, extra))
+          "cpu_s=%.3f rss_mb=%.1f pss_mb=%.1f%s%s" % (
+              E["items"] / wall, wall, reqs, E["requests"], 1000 * cpu / mb, cpu,
+              rss[0], rss[1], sc, extra))
     return 0
 
 
