@@ -106,7 +106,7 @@ int conc_set_allocator(conc_malloc_fn m, conc_realloc_fn r, conc_calloc_fn c,
 }
 
 bool conc__default_allocator(void);
-bool conc__default_allocator(void) { return a_free == free; }
+bool conc__default_allocator(void) { return a_malloc == malloc && a_free == free; }
 
 void *conc__malloc(size_t n) { return a_malloc(n ? n : 1); }
 void *conc__calloc(size_t count, size_t n) {

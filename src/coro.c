@@ -998,6 +998,27 @@ int conc_coro_local_set(const void *key, void *value, void (*dtor)(void *)) {
   return 0;
 }
 
+/* The task context slot of the running coroutine, if it has one (a task of
+ * a loop executor: conc__coro_task_slot_open), else NULL.  Kept among the
+ * coroutine-locals under a private key: no cost for other coroutines. */
+static const char task_slot_key;
+
+void **conc__coro_task_slot(void) {
+  conc_coro *c = self_or_eperm();
+  if (!c || !c->locals)
+    return NULL;
+  local *e = *local_find(c, &task_slot_key);
+  return e ? &e->value : NULL;
+}
+
+int conc__coro_task_slot_open(void *ctx) {
+  return conc_coro_local_set(&task_slot_key, ctx, NULL);
+}
+
+void conc__coro_task_slot_close(void) {
+  conc_coro_local_set(&task_slot_key, NULL, NULL);
+}
+
 int conc_coro_local_get(const void *key, void **value) {
   conc_coro *c = self_or_eperm();
   if (!c)

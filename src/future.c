@@ -67,10 +67,23 @@ static _Thread_local conc__task_ctx *tl_ctx;
 static _Thread_local conc__help_fn tl_help;
 static _Thread_local void *tl_help_worker;
 
-conc__task_ctx *conc__task_ctx_get(void) { return tl_ctx; }
+/* Inside a loop executor's task the context lives with the task's
+ * coroutine (tasks on one loop interleave at their waits), elsewhere with
+ * the thread. */
+conc__task_ctx *conc__task_ctx_get(void) {
+  void **slot = conc__coro_task_slot();
+  return slot ? *slot : tl_ctx;
+}
 conc__task_ctx *conc__task_ctx_swap(conc__task_ctx *ctx) {
-  conc__task_ctx *old = tl_ctx;
-  tl_ctx = ctx;
+  void **slot = conc__coro_task_slot();
+  conc__task_ctx *old;
+  if (slot) {
+    old = *slot;
+    *slot = ctx;
+  } else {
+    old = tl_ctx;
+    tl_ctx = ctx;
+  }
   return old;
 }
 void conc__set_helper(conc__help_fn fn, void *worker) {

@@ -61,6 +61,12 @@ void *conc__fcache_alloc(size_t n);
 void conc__fcache_free(void *p);
 void conc__fcache_drain(void);
 void conc__fcache_stats(size_t *slabs, size_t *returned, size_t *batches);
+
+/* The task context slot of the running coroutine (coro.c): NULL unless a
+ * loop executor's task opened one for it. */
+void **conc__coro_task_slot(void);
+int conc__coro_task_slot_open(void *ctx);
+void conc__coro_task_slot_close(void);
 char *conc__vasprintf(const char *fmt, va_list ap);
 char *conc__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -13,9 +13,9 @@
  * would never happen, CONC_EDEADLK unless it is zero already).
  *
  * Task context: the task's conc__task_ctx (conc_task_fail, stop requests)
- * is installed for fn's first stretch, until its first wait; afterwards
- * the thread's context is the one the loop had before any of its tasks
- * ran (tasks interleave at waits, and a context is not per coroutine).
+ * lives in a slot of the task's own coroutine (conc__coro_task_slot), so
+ * it stays the task's across its waits while other tasks of the loop run
+ * in between.
  */
 #include "internal.h"
 #include "executor-int.h"
@@ -43,10 +43,6 @@ typedef struct item {
   conc_future *f;
 } item;
 
-/* Tasks of loop executors running on this thread, and the task context
- * from before the first of them (restored when each ends). */
-static _Thread_local unsigned tl_active;
-static _Thread_local conc__task_ctx *tl_base;
 
 static void item_done(item *it, int outcome) {
   lexec *ex = it->ex;
@@ -80,12 +76,13 @@ static int run_task(conc_future *f) {
     return CONC_EDEADLINE;
   }
   conc__task_ctx ctx = {.future = f};
-  conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
-  if (tl_active++ == 0)
-    tl_base = prev;
+  if (conc__coro_task_slot_open(&ctx) != 0) {
+    conc__future_fail(f, CONC_ENOMEM, 0,
+                      conc__strdup("no memory for the task's context"));
+    return CONC_ENOMEM;
+  }
   void *r = f->fn(f->arg);
-  conc__task_ctx_swap(tl_base);
-  tl_active--;
+  conc__coro_task_slot_close();
   if (ctx.outcome == 0) {
     conc__future_succeed(f, r);
   } else {

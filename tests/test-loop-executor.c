@@ -224,6 +224,54 @@ START_TEST(loop_executor_loop_destroyed) {
 }
 END_TEST
 
+
+/* ---- the task context follows the task across its waits ---- */
+
+static void *task_sleeps_then_fails(void *arg) {
+  int code = (int)(intptr_t)arg;
+  /* the other task runs during each sleep: the context must be ours */
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(conc_coro_sleep(0.001), 0);
+  ck_assert(!conc_task_stop_requested());
+  conc_task_fail(code, "task %d failed after its waits", code);
+  return NULL;
+}
+
+static void *task_waits_for_stop(void *arg) {
+  (void)arg;
+  while (!conc_task_stop_requested())
+    ck_assert_int_eq(conc_coro_sleep(0.001), 0);
+  return (void *)(intptr_t)conc_task_stopped();
+}
+
+START_TEST(loop_executor_task_context_across_waits) {
+  conc_loop *l = new_loop();
+  conc_executor *ex = NULL;
+  ck_assert_int_eq(conc_loop_executor_create(l, &ex), 0);
+  conc_future *a = NULL, *b = NULL, *c = NULL;
+  ck_assert_int_eq(
+      conc_executor_submit(ex, task_sleeps_then_fails, (void *)11, &a), 0);
+  ck_assert_int_eq(
+      conc_executor_submit(ex, task_sleeps_then_fails, (void *)22, &b), 0);
+  ck_assert_int_eq(conc_executor_submit(ex, task_waits_for_stop, NULL, &c), 0);
+  ck_assert_int_eq(conc_future_stop(c), 0); /* pending: seen once it runs */
+  ck_assert_int_eq(conc_loop_run(l), 0);
+  int detail = 0;
+  ck_assert_int_eq(conc_future_error(a, &detail, NULL), CONC_ETASK);
+  ck_assert_int_eq(detail, 11);
+  ck_assert_int_eq(conc_future_error(b, &detail, NULL), CONC_ETASK);
+  ck_assert_int_eq(detail, 22);
+  ck_assert_int_eq(conc_future_result(c, 0, NULL), CONC_ECANCELED);
+  ck_assert(!conc_future_cancelled(c)); /* honoured a stop while running */
+  conc_future_release(a);
+  conc_future_release(b);
+  conc_future_release(c);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+  ck_assert_int_eq(conc_loop_destroy(l), 0);
+}
+END_TEST
+
 CONC_TEST_MAIN("loop-executor", loop_executor_basic,
                loop_executor_from_coroutine, loop_executor_threadsafe,
-               loop_executor_outcomes, loop_executor_loop_destroyed)
+               loop_executor_outcomes, loop_executor_loop_destroyed,
+               loop_executor_task_context_across_waits)
