@@ -66,6 +66,9 @@ uint32_t conc__fork_gen(void) {
 static _Thread_local conc__task_ctx *tl_ctx;
 static _Thread_local conc__help_fn tl_help;
 static _Thread_local void *tl_help_worker;
+/* Seconds a waiter outside the pools spins before sleeping (wait_until);
+ * negative: not learnt yet. */
+static _Thread_local double tl_spin_budget = -1;
 
 /* Inside a loop executor's task the context lives with the task's
  * coroutine (tasks on one loop interleave at their waits), elsewhere with
@@ -414,10 +417,15 @@ static int wait_until(conc_future *f, double deadline) {
     }
   }
   /* A pool worker helps at once (fork-join: the child is usually on its
-   * own deque).  Another thread spins before it sleeps, for up to
-   * WAIT_SPIN: longer than a parked worker takes to wake up (futex
-   * ping-pong on the bench machine: ~8 us each way), so that a task handed
-   * to a parked worker costs one wake-up (the worker's), not two. */
+   * own deque).  Another thread spins before it sleeps, for up to its spin
+   * budget (at most WAIT_SPIN: longer than a parked worker takes to wake
+   * up, futex ping-pong on the bench machine being ~8 us each way), so a
+   * task handed to a parked worker costs one wake-up (the worker's), not
+   * two.  The budget adapts per thread, like an adaptive mutex: a spin
+   * that fails quarters it (a waiter whose tasks are long, or whose CPUs
+   * are all busy, should not take CPU time from the workers), and a wait
+   * that turns out shorter than WAIT_SPIN restores it. */
+  double t_slow = 0;
   if (!tl_help) {
     for (int i = 0; i < SPIN_ROUNDS; i++) {
       conc__pause();
@@ -425,14 +433,19 @@ static int wait_until(conc_future *f, double deadline) {
       if (is_done(s))
         return 0;
     }
-    double until = fmin(conc_now() + WAIT_SPIN, deadline);
-    for (unsigned i = 1;; i++) {
-      conc__pause();
-      s = atomic_load_explicit(&f->state, memory_order_acquire);
-      if (is_done(s))
-        return 0;
-      if ((i & 63) == 0 && conc_now() >= until)
-        break;
+    t_slow = conc_now();
+    double budget = tl_spin_budget < 0 ? WAIT_SPIN : tl_spin_budget;
+    if (budget >= 1e-6) {
+      double until = fmin(t_slow + budget, deadline);
+      for (unsigned i = 1;; i++) {
+        conc__pause();
+        s = atomic_load_explicit(&f->state, memory_order_acquire);
+        if (is_done(s))
+          return 0;
+        if ((i & 63) == 0 && conc_now() >= until)
+          break;
+      }
+      tl_spin_budget = budget / 4;
     }
   }
   double slice = 50e-6;
@@ -465,6 +478,12 @@ static int wait_until(conc_future *f, double deadline) {
     if (rc == CONC_ETIMEDOUT && dl == deadline) {
       s = atomic_load_explicit(&f->state, memory_order_acquire);
       return is_done(s) ? 0 : CONC_ETIMEDOUT;
+    }
+    if (t_slow > 0 &&
+        is_done(atomic_load_explicit(&f->state, memory_order_acquire))) {
+      if (conc_now() - t_slow < WAIT_SPIN)
+        tl_spin_budget = WAIT_SPIN; /* spinning would have caught it */
+      return 0;
     }
   }
 }
