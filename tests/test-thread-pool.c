@@ -696,6 +696,10 @@ START_TEST(pool_fork_while_running) {
   ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &running), 0);
   conc_test_latch_wait(&started);
   ck_assert_int_eq(conc_executor_submit(ex, ident, NULL, &queued), 0);
+  /* Let the other worker finish it first: no parent thread may be inside
+   * malloc or free at the fork (ASan's allocator lock would stay held in
+   * the child, whose new worker thread then hangs in ASan's start-up). */
+  ck_assert_int_eq(conc_future_wait(queued, -1), 0);
   pid_t pid = fork();
   if (pid == 0) {
     /* The child's copy has no workers: nothing hangs, errors are clear. */
