@@ -60,6 +60,9 @@ void conc__aligned_free(void *p);
 void *conc__fcache_alloc(size_t n);
 void conc__fcache_free(void *p);
 void conc__fcache_drain(void);
+/* Stop conc_process_start_task's fork server if no child of it is
+ * unjoined (process.c; conc_library_shutdown). */
+void conc__process_shutdown(void);
 char *conc__vasprintf(const char *fmt, va_list ap);
 char *conc__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
