@@ -11,6 +11,12 @@
  * (SIGCHLD through a signalfd; waitpid(-1) is fine here: every child of
  * the server is a worker).  The server is single-threaded whenever it
  * forks, and small.  It exits when the control socket closes.
+ *
+ * conc_process_start_task has a server of its own (process.c starts it on
+ * first use): a TASK request brings a memfd with the task's name and input
+ * (and a daemon's watch pipe); the server forks a child that runs the task
+ * and exits (task_child), replies SPAWNED with the child's pidfd, and
+ * reports its exit as for a worker.
  */
 #include "fsrv.h"
 #include "pchan.h"
