@@ -73,6 +73,10 @@ bool conc__closure_info(conc_fn fn, void *arg, const char **name,
  * when freed.  conc__closure_helper: the helper or NULL. */
 void conc__closure_set_helper(void *arg, conc__helper *h);
 conc__helper *conc__closure_helper(void *arg);
+/* Lend p to a task on this thread as its output buffer (conc_bytes with
+ * data == p): conc_bytes_reserve moves the bytes to the heap instead of
+ * reallocating p, conc_bytes_free leaves p alone.  NULL ends the loan. */
+void conc__bytes_lend(const void *p);
 /* Run a registered task function under ctx (installed by the caller);
  * returns ctx->outcome afterwards (a non-zero return becomes CONC_ETASK). */
 int conc__task_invoke(conc_task_fn fn, const void *in, size_t len,

@@ -3,8 +3,10 @@
  * result ring (pchan.h), until an EXIT frame or its parent's death.
  *
  * A task reads its input in place in the ring (or in a mapped memfd for
- * bulk input); its output goes to a buffer reused from task to task, then
- * is copied into the result ring (or a memfd).  The worker spins about
+ * bulk input); its output buffer is free space of the result ring, lent to
+ * it (conc__bytes_lend), so the output is written in place; an output that
+ * outgrows that space moves to a buffer reused from task to task and is
+ * copied into the result ring (or a memfd).  The worker spins about
  * SPIN_NS after its last task before it sleeps on the ring's futex.
  */
 #include "executor-int.h"
@@ -128,6 +130,65 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
     wake_parent(w);
 }
 
+/* Result ring space lent to the task as its output buffer, so that its
+ * output is written in place (no copy into the ring afterwards).  The
+ * larger free stretch of the ring (at the head, or at 0 after a PAD frame)
+ * is lent, at most a frame's worth (inline_max); the space only grows
+ * while the task runs (the parent consumes).  Too little room: none. */
+#define LEND_MIN (16u << 10)
+#define RESULT_OK_HEAD 24u /* conc__result_head(0) */
+typedef struct lend {
+  unsigned char *frame; /* the RESULT frame goes here */
+  size_t pad;           /* PAD bytes at the head before it (0: none) */
+  size_t cap;           /* output bytes that fit */
+} lend;
+
+static bool lend_space(worker *w, lend *l) {
+  struct conc__ring *r = &w->ch->rsp;
+  uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  /* pairs with the parent's release of result bytes */
+  uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+  size_t free_ = (size_t)(w->cap - (head - tail));
+  size_t pos = (size_t)(head & (w->cap - 1));
+  size_t contig = (size_t)w->cap - pos;
+  size_t at_head = contig < free_ ? contig : free_;
+  size_t at_zero = free_ > contig ? free_ - contig : 0;
+  size_t room;
+  if (at_head >= at_zero) {
+    l->frame = w->rsp + pos;
+    l->pad = 0;
+    room = at_head;
+  } else {
+    l->frame = w->rsp;
+    l->pad = contig;
+    room = at_zero;
+  }
+  size_t max = conc__pchan_inline_max(w->cap);
+  room = (room < max ? room : max) & ~(size_t)15;
+  /* 16 + round16(24 + olen) <= room  <=>  olen <= room - 40 */
+  if (room < CONC__WIRE_HDR + RESULT_OK_HEAD + LEND_MIN)
+    return false;
+  l->cap = room - CONC__WIRE_HDR - RESULT_OK_HEAD;
+  return true;
+}
+
+/* Publish the output the task wrote in lent space as a RESULT frame. */
+static void put_lent(worker *w, uint64_t id, const conc__task_ctx *ctx,
+                     const lend *l, size_t olen, uint64_t run_ns) {
+  struct conc__ring *r = &w->ch->rsp;
+  if (l->pad) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    conc__frame_header(w->rsp + (head & (w->cap - 1)), CONC__FT_PAD, 0,
+                       (uint32_t)(l->pad - CONC__WIRE_HDR), 0);
+  }
+  size_t plen = RESULT_OK_HEAD + olen;
+  conc__frame_header(l->frame, CONC__FT_RESULT, 0, (uint32_t)plen, id);
+  conc__result_encode_head(l->frame + CONC__WIRE_HDR, 0, ctx->code, run_ns,
+                           NULL, 0);
+  if (conc__ring_publish(r, l->pad + CONC__WIRE_HDR + conc__round16(plen)))
+    wake_parent(w);
+}
+
 /* Run the task of frame f, release its request bytes (adv), then send the
  * result: the parent may refill the ring as soon as it sees the result. */
 static int run_one(worker *w, const conc__frame *f, size_t adv) {
@@ -180,6 +241,9 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
     in = map;
   }
   w->out.len = 0;
+  lend l;
+  bool lent = false;
+  size_t olen = 0;
   if (ok && t.abs_deadline && t0 > t.deadline_ns) { /* waited in the ring */
     ctx.outcome = CONC_EDEADLINE;
     ctx.msg = conc__strdup("deadline passed before the task started");
@@ -191,14 +255,38 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
     ctx.code = CONC_ENOENT;
     ctx.msg = conc__asprintf("no task number %u in this worker", t.index);
   } else {
+    lent = lend_space(w, &l);
+    conc_bytes spare = w->out;
+    if (lent) {
+      w->out = (conc_bytes){l.frame + CONC__WIRE_HDR + RESULT_OK_HEAD, 0,
+                            l.cap};
+      conc__bytes_lend(w->out.data);
+    }
     conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
     conc__task_invoke(w->fns[t.index], in, (size_t)t.len, &w->out, &ctx);
     conc__task_ctx_swap(prev);
+    if (lent) {
+      conc__bytes_lend(NULL);
+      if (w->out.data == l.frame + CONC__WIRE_HDR + RESULT_OK_HEAD &&
+          w->out.len <= l.cap) {
+        olen = w->out.len;
+        w->out = spare;
+      } else { /* outgrown (now on the heap) or dropped: copy as usual */
+        lent = false;
+        if (w->out.data)
+          conc_bytes_free(&spare);
+        else
+          w->out = spare;
+      }
+    }
   }
   if (map)
     munmap(map, maplen);
   conc__ring_release(&ch->req, adv);
-  put_result(w, f->id, &ctx, &w->out, mono_ns() - t0);
+  if (lent && ctx.outcome == 0)
+    put_lent(w, f->id, &ctx, &l, olen, mono_ns() - t0);
+  else
+    put_result(w, f->id, &ctx, &w->out, mono_ns() - t0);
   atomic_store_explicit(&ch->started, 0, memory_order_release);
   conc__free(ctx.msg);
   if (w->out.cap > (64u << 20)) /* do not sit on a huge buffer */

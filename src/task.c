@@ -102,6 +102,12 @@ int conc_task_stopped(void) {
 
 /* ---- bytes ---- */
 
+/* A buffer the library lent a task on this thread (conc__bytes_lend):
+ * never realloc'd or freed; outgrowing it moves the bytes to the heap. */
+static _Thread_local const unsigned char *lent;
+
+void conc__bytes_lend(const void *p) { lent = p; }
+
 int conc_bytes_reserve(conc_bytes *b, size_t n) {
   if (!b)
     return CONC_EINVAL;
@@ -113,9 +119,18 @@ int conc_bytes_reserve(conc_bytes *b, size_t n) {
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  unsigned char *d = conc__realloc(b->data, cap);
-  if (!d)
-    return CONC_ENOMEM;
+  unsigned char *d;
+  if (b->data && b->data == lent) {
+    d = conc__malloc(cap);
+    if (!d)
+      return CONC_ENOMEM;
+    memcpy(d, b->data, b->len);
+    lent = NULL;
+  } else {
+    d = conc__realloc(b->data, cap);
+    if (!d)
+      return CONC_ENOMEM;
+  }
   b->data = d;
   b->cap = cap;
   return 0;
@@ -136,7 +151,10 @@ int conc_bytes_append(conc_bytes *b, const void *p, size_t n) {
 void conc_bytes_free(conc_bytes *b) {
   if (!b)
     return;
-  conc__free(b->data);
+  if (b->data && b->data == lent)
+    lent = NULL; /* not ours to free */
+  else
+    conc__free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
 }
