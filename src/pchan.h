@@ -1,7 +1,14 @@
 /* pchan.h - a process pool worker's channel: two single-producer
  * single-consumer byte rings of frames (wire.h) in one shared mapping.
  *
- *   [ struct conc__pchan (4 KiB) | requests: cap bytes | results: cap bytes ]
+ *   [ struct conc__pchan (4 KiB) | requests: cap bytes | results: cap bytes
+ *     | output arena: 2 cap bytes ]
+ *
+ * The output arena holds big task outputs in place: the parent offers a
+ * task a stretch of it (a TASK frame with FF_ARENA), the worker lends it
+ * to the task as its output buffer, and the parent hands the bytes to the
+ * caller where they are (process_pool.c), taking the stretch back when the
+ * caller frees the result.  The parent allocates it in 64 units.
  *
  * The parent produces requests and consumes results; the worker the
  * reverse.  head and tail count bytes since the start, so head - tail is
@@ -62,6 +69,15 @@ static inline unsigned char *conc__pchan_req(conc__pchan *c) {
 }
 static inline unsigned char *conc__pchan_rsp(conc__pchan *c) {
   return (unsigned char *)c + CONC__PCHAN_HDR + c->cap;
+}
+
+#define CONC__ARENA_UNITS 64u
+static inline unsigned char *conc__pchan_arena(conc__pchan *c) {
+  return (unsigned char *)c + CONC__PCHAN_HDR + 2 * c->cap;
+}
+/* Bytes of the whole mapping for rings of cap bytes. */
+static inline size_t conc__pchan_len(uint64_t cap) {
+  return CONC__PCHAN_HDR + 4 * (size_t)cap;
 }
 
 /* Largest frame (header + payload) sent inline; bigger bulk goes by memfd. */
