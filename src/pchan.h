@@ -21,10 +21,11 @@
  *   worker  stores req.sleep = 1, re-checks the ring, futex-waits on
  *           req.sleep; the parent, after publishing, sees sleep == 1 and
  *           wakes it.
- *   parent  (the collector thread) stores parent_sleep = 1 in every
+ *   parent  (the collector thread) stores rsp.sleep = 1 in every
  *           channel, re-checks every ring, then sleeps in poll(); a worker
- *           that publishes a result and sees parent_sleep == 1 writes the
- *           pool's eventfd.
+ *           that publishes a result and sees rsp.sleep == 1 writes the
+ *           pool's eventfd - unless `helped` says a waiting thread
+ *           collects results itself (below).
  *   room    a worker whose result does not fit sets rsp.room and waits on
  *           it; the parent wakes it after consuming.
  * The futexes are shared (not FUTEX_PRIVATE): the words live in a memfd
@@ -59,6 +60,12 @@ typedef struct conc__pchan {
   _Atomic uint64_t doomed;
   _Atomic uint32_t doomed_seq;
   uint32_t spin_ns; /* how long an idle worker spins before it sleeps */
+  /* A thread of the parent waiting for a result collects results itself
+   * (process_pool.c, pp_helping): a worker that publishes one then leaves
+   * the collector asleep.  Dekker pair: the worker stores head, then
+   * loads helped; the parent stores helped = 0, then loads head and wakes
+   * the collector for what it finds. */
+  _Atomic uint32_t helped;
 } conc__pchan;
 
 #define CONC__PCHAN_HDR 4096u

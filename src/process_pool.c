@@ -124,6 +124,7 @@ typedef struct pp_helper {
   pthread_mutex_t cache_mu;
   conc_bytes cache[4];
   unsigned ncache;
+  unsigned nhelp; /* waiters collecting results now (under rx) */
 } pp_helper;
 
 #define RECYCLE_MIN (64u << 10)
@@ -313,6 +314,7 @@ static int ring_map(ppool *p, slot *s) {
   /* a fresh incarnation: reset the header (the old worker is gone) */
   memset(s->ch, 0, sizeof *s->ch);
   s->ch->cap = p->cap;
+  s->ch->helped = p->hp && p->hp->nhelp; /* under rx (or at create) */
   /* Idle workers spin 50 us before they sleep, so that back-to-back
    * tasks find them awake (a futex wake-up costs ~20 us here; spinning
    * less was measured slower even with every CPU busy). */
@@ -1084,16 +1086,32 @@ static bool collect_all(ppool *p, done_list *d) {
  * callbacks run on the collector thread, never on a waiter that may hold
  * a lock the callback wants.  (A callback added in the instant between
  * that check and the publication runs on the waiter.) */
+static bool help_locked(pp_helper *hp, done_list *mine);
+
 static bool pp_help(conc__helper *h) {
   pp_helper *hp = (pp_helper *)h;
   if (pthread_mutex_trylock(&hp->rx) != 0)
     return false;
-  ppool *p = h->pool;
-  done_list d = {NULL}, mine = {NULL};
+  done_list mine = {NULL};
+  bool work = help_locked(hp, &mine);
+  pthread_mutex_unlock(&hp->rx);
+  done_run(&mine);
+  return work;
+}
+
+/* pp_help's work, under rx: collect, dispatch, and put the futures to
+ * publish here in *mine (the caller runs them after unlocking rx). */
+static bool help_locked(pp_helper *hp, done_list *mine) {
+  ppool *p = hp->h.pool;
+  done_list d = {NULL};
   bool work = p && collect_all(p, &d);
   bool poke_it = false;
-  if (d.head) {
+  if (work) {
     pthread_mutex_lock(&p->mu);
+    /* the results made room: hand waiting tasks to the workers here
+     * rather than through the collector (which need not wake) */
+    if (p->pend_head || p->retry_head)
+      dispatch(p, &d);
     for (conc_future *f = d.head, *next; f; f = next) {
       next = atomic_load_explicit(&f->next, memory_order_relaxed);
       if (atomic_load_explicit(&f->cbs, memory_order_seq_cst)) {
@@ -1101,16 +1119,41 @@ static bool pp_help(conc__helper *h) {
         p->deferred = f;
         poke_it = true;
       } else {
-        done_push(&mine, f);
+        done_push(mine, f);
       }
     }
     pthread_mutex_unlock(&p->mu);
   }
   if (poke_it)
     poke(p);
+  return work;
+}
+
+/* A waiter starts or stops collecting results (future.c): while one
+ * does, workers leave the collector asleep when they publish (pchan.h
+ * `helped`).  When the last one stops, it clears the flags, then collects
+ * what was published before (the Dekker pair's second half): later
+ * results wake the collector again.  So the waiter that is about to wait
+ * for the next result takes this one too, without waking anybody. */
+static void pp_helping(conc__helper *h, bool on) {
+  pp_helper *hp = (pp_helper *)h;
+  done_list mine = {NULL};
+  pthread_mutex_lock(&hp->rx);
+  ppool *p = h->pool;
+  unsigned before = hp->nhelp;
+  hp->nhelp = on ? before + 1 : before - 1;
+  if (p && (before == 0) != (hp->nhelp == 0)) {
+    for (unsigned i = 0; i < p->nslots; i++)
+      if (p->slots[i].ch)
+        atomic_store_explicit(&p->slots[i].ch->helped, on,
+                              memory_order_seq_cst);
+    if (!on) {
+      atomic_thread_fence(memory_order_seq_cst); /* before reading heads */
+      help_locked(hp, &mine);
+    }
+  }
   pthread_mutex_unlock(&hp->rx);
   done_run(&mine);
-  return work;
 }
 
 static void pp_helper_destroy(conc__helper *h) {
@@ -1719,6 +1762,7 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->hp->h.help = pp_help;
   p->hp->h.destroy = pp_helper_destroy;
   p->hp->h.recycle = pp_recycle;
+  p->hp->h.helping = pp_helping;
   pthread_mutex_init(&p->hp->cache_mu, NULL);
   p->hp->h.pool = p;
   pthread_mutex_init(&p->hp->rx, NULL);

@@ -86,6 +86,20 @@ static void wake_parent(worker *w) {
   (void)n; /* EAGAIN: the counter is saturated, the parent wakes anyway */
 }
 
+/* Make n more result bytes visible; wake the parent's collector if it
+ * sleeps and no waiting thread collects results itself (pchan.h). */
+static void publish_result(worker *w, size_t n) {
+  struct conc__ring *r = &w->ch->rsp;
+  uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  atomic_store_explicit(&r->head, head + n, memory_order_seq_cst);
+  if (!atomic_load_explicit(&r->sleep, memory_order_seq_cst) ||
+      atomic_load_explicit(&w->ch->helped, memory_order_seq_cst))
+    return;
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(&r->sleep, &one, 0))
+    wake_parent(w);
+}
+
 /* Room for a frame of n bytes in the result ring, waiting for it. */
 static unsigned char *reserve_result(worker *w, size_t n, size_t *adv) {
   struct conc__ring *r = &w->ch->rsp;
@@ -112,8 +126,7 @@ static void put_arena(worker *w, uint64_t id, const conc__task_ctx *ctx,
   conc__frame_header(p, CONC__FT_RESULT, CONC__FF_ARENA, (uint32_t)plen, id);
   conc__result_encode_head(p + CONC__WIRE_HDR, 0, ctx->code, run_ns, NULL, 0);
   conc__put64(p + CONC__WIRE_HDR + RESULT_OK_HEAD, olen);
-  if (conc__ring_publish(&w->ch->rsp, adv + n))
-    wake_parent(w);
+  publish_result(w, adv + n);
 }
 
 /* Copy a result frame into the result ring, waiting for room. */
@@ -139,7 +152,6 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
     plen = head + 8;
   }
   size_t n = CONC__WIRE_HDR + conc__round16(plen), adv;
-  struct conc__ring *r = &w->ch->rsp;
   unsigned char *p = reserve_result(w, n, &adv);
   conc__frame_header(p, CONC__FT_RESULT, flags, (uint32_t)plen, id);
   unsigned char *q = p + CONC__WIRE_HDR;
@@ -148,8 +160,7 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
     conc__put64(q + head, olen);
   else if (olen)
     memcpy(q + head, out->data, olen);
-  if (conc__ring_publish(r, adv + n))
-    wake_parent(w);
+  publish_result(w, adv + n);
 }
 
 /* Result ring space lent to the task as its output buffer, so that its
@@ -206,8 +217,7 @@ static void put_lent(worker *w, uint64_t id, const conc__task_ctx *ctx,
   conc__frame_header(l->frame, CONC__FT_RESULT, 0, (uint32_t)plen, id);
   conc__result_encode_head(l->frame + CONC__WIRE_HDR, 0, ctx->code, run_ns,
                            NULL, 0);
-  if (conc__ring_publish(r, l->pad + CONC__WIRE_HDR + conc__round16(plen)))
-    wake_parent(w);
+  publish_result(w, l->pad + CONC__WIRE_HDR + conc__round16(plen));
 }
 
 /* Run the task of frame f, release its request bytes (adv), then send the
