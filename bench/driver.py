@@ -298,6 +298,8 @@ def make_rows(quick):
     add("P", "physical", "malloc(64) + free, 1 thread", ["physical", "malloc", "{n}"], 100_000 if q else 10_000_000)
     add("P", "physical", "serial fib(30), 1 thread", ["physical", "fib", 30], 30, shown_n="fib(30)")
     add("P", "physical", "imbalanced spins serially, 1 thread", ["physical", "imbal", "{n}"], NIMB)
+    add("P", "physical", "memcpy 1 MiB, 1 thread (GB/s copied)", ["physical", "memcpy", "{n}"], 50 if q else 2000)
+    add("P", "physical", "workload 9's 1 MiB payload task, 1 thread, no pool", ["physical", "bigtask", "{n}"], 20 if q else 1000)
     for m in PLUGINS:
         if hasattr(m, "rows"):
             mark = len(R)

@@ -10,8 +10,14 @@
  *   physical fib N      serial fib(N) (ms)
  *   physical imbal N    the imbalanced workload's spins run serially on one
  *                       thread: the efficiency ceiling of the spin itself
+ *   physical memcpy N   N copies of 1 MiB on one thread, from 4 sources
+ *                       into 4 destinations in turn (GB/s copied): what
+ *                       one copy of workload 9's payload costs
+ *   physical bigtask N  workload 9's payload task (1 MiB in, checksum,
+ *                       1 MiB out) N times on one thread, no pool (GB/s
+ *                       of payload in + out, counted as the pool row is)
  */
-#include "common.h"
+#include "procpool-common.h"
 
 static int word;       /* ping-pong futex word: 1 = ping, 2 = pong */
 static long iters;
@@ -135,6 +141,55 @@ static int run_imbal(long n) {
   return 0;
 }
 
+static int run_memcpy(long n) {
+  enum { K = 4 };
+  unsigned char *src[K], *dst[K];
+  for (int k = 0; k < K; k++) {
+    src[k] = malloc(PP_BIG);
+    dst[k] = malloc(PP_BIG);
+    BENCH_CHECK(src[k] && dst[k], "out of memory");
+    memset(src[k], k + 1, PP_BIG);
+    memset(dst[k], 0, PP_BIG); /* pages present: no faults timed */
+  }
+  int64_t t0 = bench_now_ns();
+  for (long i = 0; i < n; i++) {
+    memcpy(dst[i % K], src[(i / K + i) % K], PP_BIG);
+    __asm__ volatile("" ::"r"(dst[i % K]) : "memory");
+  }
+  int64_t el = bench_now_ns() - t0;
+  for (int k = 0; k < K; k++) {
+    BENCH_CHECK(dst[k][PP_BIG - 1] >= 1 && dst[k][PP_BIG - 1] <= K, "copy lost");
+    free(src[k]);
+    free(dst[k]);
+  }
+  bench_result((double)PP_BIG * (double)n / (double)el, "GB/s", NULL);
+  return 0;
+}
+
+static int run_bigtask(long n) {
+  unsigned char *in[PP_NBUF], *expect[PP_NBUF];
+  pp_big_inputs(in, expect);
+  unsigned char *out = malloc(PP_BIG);
+  BENCH_CHECK(out, "out of memory");
+  memset(out, 0, PP_BIG);
+  int64_t t0 = bench_now_ns();
+  for (long i = 0; i < n; i++) {
+    pp_big(in[i % PP_NBUF], PP_BIG, out);
+    __asm__ volatile("" ::"r"(out) : "memory");
+  }
+  int64_t el = bench_now_ns() - t0;
+  BENCH_CHECK(memcmp(out, expect[(n - 1) % PP_NBUF], PP_BIG) == 0, "wrong output");
+  for (int b = 0; b < PP_NBUF; b++) {
+    free(in[b]);
+    free(expect[b]);
+  }
+  free(out);
+  char extra[64];
+  snprintf(extra, sizeof extra, "task_us=%.1f", (double)el / (double)n / 1e3);
+  bench_result(2.0 * (double)PP_BIG * (double)n / (double)el, "GB/s", extra);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   long n = bench_arg_long(argc, argv, 2, 1000000);
@@ -146,6 +201,8 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "malloc")) return run_malloc(n);
   if (!strcmp(w, "fib")) return run_fib(n);
   if (!strcmp(w, "imbal")) return run_imbal(n);
-  fprintf(stderr, "usage: physical futex|spin|atomic1|atomic2|malloc|fib|imbal N\n");
+  if (!strcmp(w, "memcpy")) return run_memcpy(n);
+  if (!strcmp(w, "bigtask")) return run_bigtask(n);
+  fprintf(stderr, "usage: physical futex|spin|atomic1|atomic2|malloc|fib|imbal|memcpy|bigtask N\n");
   return 64;
 }
