@@ -704,9 +704,13 @@ static int take_result(ppool *p, slot *s, done_list *d) {
   if (in_arena && (!e.f || !e.ocount || r.len > (uint64_t)e.ocount * s->ar->unit)) {
     if (e.ocount)
       arena_give(s->ar, e.ofirst, e.ocount);
-    if (e.f) /* fail it: the worker is killed for the bad frame */
+    if (e.f) { /* fail it: the worker is killed for the bad frame */
+      pthread_mutex_lock(&p->mu);
+      p->n_failed++;
+      pthread_mutex_unlock(&p->mu);
       done_add(d, e.f, CONC_EPROTO, 0,
                conc__asprintf("bad output from worker %d", s->pid));
+    }
     conc__ring_release(&s->ch->rsp, adv);
     return CONC_EPROTO;
   }
