@@ -21,9 +21,15 @@
  *         exited or was killed, whatever thread forked - the kernel's
  *         pipe_release sends the fasync signal, SIGKILL, to the child.
  *
+ * task    conc_process_start_task: CONC_START_FORK runs the task in a
+ *         fork child as above; otherwise the process's own fork server
+ *         (forkserver.c, started on first use) forks the child, which is
+ *         the server's: we hold its pidfd (end, signals) and take its wait
+ *         status from the server's EXITED report (ps_* below).
+ *
  * Locks: the registry mutex (held across fork so the child sees a
- * consistent list) and a private conc_lock per conc_process; the registry
- * mutex may be taken while holding a process lock, never the reverse.
+ * consistent list), the fork server's ps_mu, and a private conc_lock per
+ * conc_process; order: a process lock, ps_mu, the registry mutex.
  *
  * States of a conc_process: 0 not started (zero storage), RUNNING, REAPED.
  *
