@@ -200,6 +200,31 @@ static void ps_down(void) {
   ps_table_clear();
 }
 
+/* fork(): the child starts with no server of its own (ps_ensure starts
+ * one when needed).  It closes its copies of the parent's server's
+ * socket and pidfd - harmless if another thread was closing them: nothing
+ * else has run in the child yet - and forgets the rest (the status table
+ * may be mid-update: left, not freed).  ps_mu may have been held by
+ * another thread: it is made anew.  The parent's server keeps its
+ * watch-pipe write end registered (children of conc_process_start close
+ * it).  No prepare handler: fork never waits for a server reply. */
+static void ps_atfork_child(void) {
+  pthread_mutex_init(&ps_mu, NULL);
+  if (ps_up) {
+    close(ps_srv.ctl);
+    if (ps_srv.pidfd >= 0)
+      close(ps_srv.pidfd);
+  }
+  ps_up = false;
+  ps_live = 0;
+  ps_ex = NULL;
+  ps_nex = ps_capex = 0;
+}
+
+__attribute__((constructor)) static void ps_init(void) {
+  pthread_atfork(NULL, NULL, ps_atfork_child);
+}
+
 static int ps_ensure(void) {
   if (ps_up && ps_owner != (int)getpid())
     ps_down();

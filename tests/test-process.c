@@ -520,6 +520,37 @@ START_TEST(process_task_multithreaded_parent) {
 }
 END_TEST
 
+/* After fork() a child does not talk to its parent's server: it starts
+ * its own; the parent's keeps working. */
+START_TEST(process_task_server_across_fork) {
+  conc_process p = {0};
+  int code = -1;
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", "hello", 6, NULL),
+                   0); /* the parent's server is up */
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  pid_t c = fork();
+  ck_assert_int_ge(c, 0);
+  if (c == 0) {
+    conc_process q = {0};
+    CHILD_CHECK(conc_process_start_task(&q, "pt_hello", "hello\5", 6, NULL) ==
+                0);
+    CHILD_CHECK(conc_process_join(&q, 60) == 0);
+    CHILD_CHECK(conc_process_exitcode(&q, &code) == 0 && code == 5);
+    CHILD_CHECK(conc_library_shutdown() == 0);
+    _exit(0);
+  }
+  int st;
+  ck_assert_int_eq(waitpid(c, &st, 0), c);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", "hello\6", 6, NULL),
+                   0);
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 6);
+  ck_assert_int_eq(conc_library_shutdown(), 0);
+}
+END_TEST
+
 START_TEST(process_task_bad_input) {
   conc_process p = {0};
   conc_process_options o;
@@ -731,6 +762,7 @@ CONC_TEST_MAIN("process", process_exit_code, process_signal_exit,
                pipe_timeouts_and_bad_input, pipe_garbage_length,
                process_task_exit_codes, process_task_timeout_terminate_kill,
                process_task_multithreaded_parent, process_task_bad_input,
+               process_task_server_across_fork,
                process_task_daemon_dies_with_killed_parent,
                process_task_non_daemon_survives_parent
 #ifndef CONC_TEST_TSAN
