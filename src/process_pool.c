@@ -1110,11 +1110,11 @@ static bool help_locked(pp_helper *hp, done_list *mine) {
   done_list d = {NULL};
   bool work = p && collect_all(p, &d);
   bool poke_it = false;
-  if (work) {
+  if (work || d.head) { /* (a transport failure fails a future: not work) */
     pthread_mutex_lock(&p->mu);
     /* the results made room: hand waiting tasks to the workers here
      * rather than through the collector (which need not wake) */
-    if (p->pend_head || p->retry_head)
+    if (work && (p->pend_head || p->retry_head))
       dispatch(p, &d);
     for (conc_future *f = d.head, *next; f; f = next) {
       next = atomic_load_explicit(&f->next, memory_order_relaxed);
