@@ -315,6 +315,9 @@ def make_rows(quick):
     add("P", "physical", "imbalanced spins serially, 1 thread", ["physical", "imbal", "{n}"], NIMB)
     add("P", "physical", "handle floor: 64 B record per task, malloc'd, to a 2nd thread and back", ["physical", "handoff", "{n}", "fresh"], N)
     add("P", "physical", "handle floor: 64 B record per task, pre-touched array, to a 2nd thread and back", ["physical", "handoff", "{n}", "warm"], N)
+    add("P", "physical", "memcpy 1 MiB, 1 thread (GB/s copied)", ["physical", "memcpy", "{n}"], 50 if q else 2000)
+    add("P", "physical", "workload 9's 1 MiB payload task, 1 thread, no pool", ["physical", "bigtask", "{n}"], 20 if q else 1000)
+    add("P", "physical", "the same on 2 threads at once (the 1 MiB row's ceiling)", ["physical", "bigtask2", "{n}"], 20 if q else 1000)
     for m in PLUGINS:
         if hasattr(m, "rows"):
             mark = len(R)

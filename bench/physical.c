@@ -17,8 +17,17 @@
  *                       one thread, passed through a single-producer ring
  *                       to a second thread that completes each, then all
  *                       read back in order by the first (ns/task)
+ *   physical memcpy N   N copies of 1 MiB on one thread, from 4 sources
+ *                       into 4 destinations in turn (GB/s copied): what
+ *                       one copy of workload 9's payload costs
+ *   physical bigtask N  workload 9's payload task (1 MiB in, checksum,
+ *                       1 MiB out) N times on one thread, no pool (GB/s
+ *                       of payload in + out, counted as the pool row is)
+ *   physical bigtask2 N the same on two threads at once (N / 2 each): the
+ *                       ceiling of workload 9's 1 MiB row on 2 CPUs, with
+ *                       no copy, no verification and no pool at all
  */
-#include "common.h"
+#include "procpool-common.h"
 
 #include <stdatomic.h>
 
@@ -225,6 +234,78 @@ static int run_handoff(long n, int fresh) {
   return 0;
 }
 
+static int run_memcpy(long n) {
+  enum { K = 4 };
+  unsigned char *src[K], *dst[K];
+  for (int k = 0; k < K; k++) {
+    src[k] = malloc(PP_BIG);
+    dst[k] = malloc(PP_BIG);
+    BENCH_CHECK(src[k] && dst[k], "out of memory");
+    memset(src[k], k + 1, PP_BIG);
+    memset(dst[k], 0, PP_BIG); /* pages present: no faults timed */
+  }
+  int64_t t0 = bench_now_ns();
+  for (long i = 0; i < n; i++) {
+    memcpy(dst[i % K], src[(i / K + i) % K], PP_BIG);
+    __asm__ volatile("" ::"r"(dst[i % K]) : "memory");
+  }
+  int64_t el = bench_now_ns() - t0;
+  for (int k = 0; k < K; k++) {
+    BENCH_CHECK(dst[k][PP_BIG - 1] >= 1 && dst[k][PP_BIG - 1] <= K, "copy lost");
+    free(src[k]);
+    free(dst[k]);
+  }
+  bench_result((double)PP_BIG * (double)n / (double)el, "GB/s", NULL);
+  return 0;
+}
+
+/* One thread's share of the payload-task rows: n tasks on its own buffers. */
+struct bigtask_arg {
+  long n;
+  pthread_barrier_t *start;
+};
+static void *bigtask_thread(void *p) {
+  struct bigtask_arg *a = p;
+  unsigned char *in[PP_NBUF], *expect[PP_NBUF];
+  pp_big_inputs(in, expect);
+  unsigned char *out = malloc(PP_BIG);
+  BENCH_CHECK(out, "out of memory");
+  memset(out, 0, PP_BIG);
+  pthread_barrier_wait(a->start);
+  for (long i = 0; i < a->n; i++) {
+    pp_big(in[i % PP_NBUF], PP_BIG, out);
+    __asm__ volatile("" ::"r"(out) : "memory");
+  }
+  BENCH_CHECK(memcmp(out, expect[(a->n - 1) % PP_NBUF], PP_BIG) == 0, "wrong output");
+  for (int b = 0; b < PP_NBUF; b++) {
+    free(in[b]);
+    free(expect[b]);
+  }
+  free(out);
+  return NULL;
+}
+
+/* n payload tasks on `threads` threads at once (n / threads each). */
+static int run_bigtask(long n, int threads) {
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+  pthread_t t[2];
+  struct bigtask_arg a = {n / threads, &start};
+  for (int k = 0; k < threads; k++)
+    BENCH_CHECK(pthread_create(&t[k], NULL, bigtask_thread, &a) == 0, "thread");
+  pthread_barrier_wait(&start);
+  int64_t t0 = bench_now_ns();
+  for (int k = 0; k < threads; k++)
+    pthread_join(t[k], NULL);
+  int64_t el = bench_now_ns() - t0;
+  pthread_barrier_destroy(&start);
+  long done = a.n * threads;
+  char extra[64];
+  snprintf(extra, sizeof extra, "task_us=%.1f", (double)el / (double)done / 1e3);
+  bench_result(2.0 * (double)PP_BIG * (double)done / (double)el, "GB/s", extra);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   long n = bench_arg_long(argc, argv, 2, 1000000);
@@ -237,6 +318,9 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "fib")) return run_fib(n);
   if (!strcmp(w, "imbal")) return run_imbal(n);
   if (!strcmp(w, "handoff")) return run_handoff(n, argc > 3 && !strcmp(argv[3], "fresh"));
-  fprintf(stderr, "usage: physical futex|spin|atomic1|atomic2|malloc|fib|imbal|handoff N\n");
+  if (!strcmp(w, "memcpy")) return run_memcpy(n);
+  if (!strcmp(w, "bigtask")) return run_bigtask(n, 1);
+  if (!strcmp(w, "bigtask2")) return run_bigtask(n, 2);
+  fprintf(stderr, "usage: physical futex|spin|atomic1|atomic2|malloc|fib|imbal|handoff|memcpy|bigtask|bigtask2 N\n");
   return 64;
 }

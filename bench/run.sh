@@ -124,7 +124,7 @@ build "$OUT/anchor-uv" "$B/anchor-uv.c $B/common.h" \
   gcc $CFLAGS "$B/anchor-uv.c" $(pkg-config --cflags --libs libuv) -lpthread -lm -o "$OUT/anchor-uv"
 build "$OUT/anchor-boost-coro" "$B/anchor-boost-coro.cpp $B/common.h" \
   g++ $CXXFLAGS "$B/anchor-boost-coro.cpp" -lboost_fiber -lboost_context -lpthread -o "$OUT/anchor-boost-coro"
-build "$OUT/physical" "$B/physical.c $B/common.h" \
+build "$OUT/physical" "$B/physical.c $B/common.h $B/procpool-common.h" \
   gcc $CFLAGS "$B/physical.c" -lpthread -lm -o "$OUT/physical"
 
 GO=

@@ -73,6 +73,17 @@ bool conc__closure_info(conc_fn fn, void *arg, const char **name,
  * when freed.  conc__closure_helper: the helper or NULL. */
 void conc__closure_set_helper(void *arg, conc__helper *h);
 conc__helper *conc__closure_helper(void *arg);
+/* Make the closure's output a view of len bytes at data, memory the
+ * executor lends (shared memory): when the closure is freed, view_free(obj,
+ * cookie) is called instead of freeing data.  Any earlier output is freed.
+ * Called once, before the future completes. */
+void conc__closure_set_view(void *arg, const void *data, size_t len,
+                            void (*view_free)(void *obj, uint64_t cookie),
+                            void *obj, uint64_t cookie);
+/* Lend p to a task on this thread as its output buffer (conc_bytes with
+ * data == p): conc_bytes_reserve moves the bytes to the heap instead of
+ * reallocating p, conc_bytes_free leaves p alone.  NULL ends the loan. */
+void conc__bytes_lend(const void *p);
 /* Run a registered task function under ctx (installed by the caller);
  * returns ctx->outcome afterwards (a non-zero return becomes CONC_ETASK). */
 int conc__task_invoke(conc_task_fn fn, const void *in, size_t len,

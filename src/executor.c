@@ -247,5 +247,6 @@ int conc_library_shutdown(void) {
   pthread_mutex_unlock(&def_mu);
   int rc = ex ? destroy(ex) : 0;
   conc__fcache_drain();
+  conc__process_shutdown();
   return rc;
 }

@@ -11,6 +11,12 @@
  * (SIGCHLD through a signalfd; waitpid(-1) is fine here: every child of
  * the server is a worker).  The server is single-threaded whenever it
  * forks, and small.  It exits when the control socket closes.
+ *
+ * conc_process_start_task has a server of its own (process.c starts it on
+ * first use): a TASK request brings a memfd with the task's name and input
+ * (and a daemon's watch pipe); the server forks a child that runs the task
+ * and exits (task_child), replies SPAWNED with the child's pidfd, and
+ * reports its exit as for a worker.
  */
 #include "fsrv.h"
 #include "pchan.h"
@@ -20,9 +26,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -138,6 +146,75 @@ static void send_exited(int ctl) {
   }
 }
 
+/* A child of the server running one registered task for
+ * conc_process_start_task: fds[0] holds u32 name length (little-endian),
+ * the name, the input; fds[1], if there, is a daemon's watch pipe. */
+_Noreturn static void task_child(const int *fds, int nfds) {
+  if (nfds > 1 && conc__watch_parent(fds[1]) != 0)
+    _exit(255); /* the parent is gone already */
+  struct stat st;
+  void *m = MAP_FAILED;
+  if (fstat(fds[0], &st) == 0 && st.st_size >= 4)
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fds[0], 0);
+  close(fds[0]);
+  if (m == MAP_FAILED) {
+    conc_log(CONC_LOG_ERROR, "conc_process: cannot map the task's input");
+    _exit(255);
+  }
+  const unsigned char *b = m;
+  size_t size = (size_t)st.st_size;
+  uint32_t nl = conc__get32(b);
+  char name[64];
+  if (nl == 0 || nl >= sizeof name || nl > size - 4) {
+    conc_log(CONC_LOG_ERROR, "conc_process: bad task request");
+    _exit(255);
+  }
+  memcpy(name, b + 4, nl);
+  name[nl] = 0;
+  prctl(PR_SET_NAME, name, 0, 0, 0);
+  int code = conc__task_process_run(name, b + 4 + nl, size - 4 - nl);
+  fflush(NULL);
+  _exit(code);
+}
+
+int conc__task_process_run(const char *name, const void *in, size_t len) {
+  conc_bytes out = {0};
+  int code = 0;
+  char msg[512];
+  int rc = conc_task_run(name, in, len, &out, &code, msg, sizeof msg);
+  conc_bytes_free(&out);
+  if (rc == CONC_ETASK)
+    conc_log(CONC_LOG_ERROR, "conc_process: task %s failed (code %d): %s",
+             name, code, msg);
+  else if (rc != 0)
+    conc_log(CONC_LOG_ERROR, "conc_process: task %s: %s", name,
+             conc_strerror(rc));
+  return rc == 0 ? 0 : rc == CONC_ETASK && code > 0 && code < 256 ? code : 1;
+}
+
+static void spawn_task(int ctl, int sfd, int watch, const sigset_t *old,
+                       uint32_t cookie, int *fds, int nfds) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ctl);
+    close(sfd);
+    close(watch);
+    sigprocmask(SIG_SETMASK, old, NULL);
+    task_child(fds, nfds);
+  }
+  int err = pid < 0 ? errno : 0;
+  int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+  uint32_t w[4] = {CONC__FS_SPAWNED, cookie, pid > 0 ? (uint32_t)pid : 0,
+                   (uint32_t)err};
+  int rc = send_msg(ctl, w, pidfd >= 0 ? &pidfd : NULL, pidfd >= 0);
+  if (pidfd >= 0)
+    close(pidfd);
+  for (int i = 0; i < nfds; i++)
+    close(fds[i]);
+  if (rc != 0)
+    _exit(0);
+}
+
 _Noreturn static void server_main(int ctl, int watch) {
   prctl(PR_SET_NAME, "conc-forksrv", 0, 0, 0);
   if (conc__watch_parent(watch) != 0)
@@ -174,6 +251,10 @@ _Noreturn static void server_main(int ctl, int watch) {
     if (r == 0 || (r < 0 && r != -EAGAIN))
       _exit(0); /* the pool closed its end: done */
     uint32_t kind = conc__get32(buf), slot = conc__get32(buf + 4);
+    if (r == 16 && kind == CONC__FS_TASK && (nfds == 1 || nfds == 2)) {
+      spawn_task(ctl, sfd, watch, &old, slot, fds, nfds);
+      continue;
+    }
     if (r != 16 || kind != CONC__FS_SPAWN || nfds != 4) {
       for (int i = 0; i < nfds; i++)
         close(fds[i]);
@@ -397,6 +478,12 @@ out:
 int conc__fsrv_spawn(conc__fsrv *s, uint32_t slot, const int fds[4]) {
   uint32_t w[4] = {CONC__FS_SPAWN, slot, 0, 0};
   return send_msg(s->ctl, w, fds, 4);
+}
+
+int conc__fsrv_send(conc__fsrv *s, uint32_t kind, uint32_t a, uint32_t b,
+                    const int *fds, int nfds) {
+  uint32_t w[4] = {kind, a, b, 0};
+  return send_msg(s->ctl, w, fds, nfds);
 }
 
 int conc__fsrv_recv(conc__fsrv *s, conc__fsrv_msg *m) {

@@ -104,6 +104,10 @@ typedef struct conc__helper {
   /* Optional: take a big output buffer back when its future is freed
    * (reused for the next result: no fresh pages to fault in). */
   void (*recycle)(struct conc__helper *h, conc_bytes *b);
+  /* Optional: a waiter starts (true) or stops (false) calling help(), so
+   * the executor need not wake its own thread for results meanwhile.
+   * Calls pair up; they must not block for long. */
+  void (*helping)(struct conc__helper *h, bool on);
   void *pool;
 } conc__helper;
 void conc__helper_release(conc__helper *h);

@@ -402,10 +402,15 @@ static int wait_until(conc_future *f, double deadline) {
   if (f->flags & FF_HELPED) {
     conc__helper *h = conc__closure_helper(f->arg);
     double until = conc_now() + HELP_SPIN;
+    if (h && h->helping)
+      h->helping(h, true);
+    bool done = false;
     for (unsigned i = 0;; i++) {
       s = atomic_load_explicit(&f->state, memory_order_acquire);
-      if (is_done(s))
-        return 0;
+      if (is_done(s)) {
+        done = true;
+        break;
+      }
       if (h && h->help(h))
         continue;
       if ((i & 15) == 15 && conc_now() > fmin(until, deadline))
@@ -415,6 +420,10 @@ static int wait_until(conc_future *f, double deadline) {
       else
         conc__pause();
     }
+    if (h && h->helping)
+      h->helping(h, false);
+    if (done)
+      return 0;
   }
   /* A pool worker helps at once (fork-join: the child is usually on its
    * own deque).  Another thread spins before it sleeps, for up to its spin

@@ -67,6 +67,9 @@ void conc__fcache_stats(size_t *slabs, size_t *returned, size_t *batches);
 void **conc__coro_task_slot(void);
 int conc__coro_task_slot_open(void *ctx);
 void conc__coro_task_slot_close(void);
+/* Stop conc_process_start_task's fork server if no child of it is
+ * unjoined (process.c; conc_library_shutdown). */
+void conc__process_shutdown(void);
 char *conc__vasprintf(const char *fmt, va_list ap);
 char *conc__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,7 +1,14 @@
 /* pchan.h - a process pool worker's channel: two single-producer
  * single-consumer byte rings of frames (wire.h) in one shared mapping.
  *
- *   [ struct conc__pchan (4 KiB) | requests: cap bytes | results: cap bytes ]
+ *   [ struct conc__pchan (4 KiB) | requests: cap bytes | results: cap bytes
+ *     | output arena: 2 cap bytes ]
+ *
+ * The output arena holds big task outputs in place: the parent offers a
+ * task a stretch of it (a TASK frame with FF_ARENA), the worker lends it
+ * to the task as its output buffer, and the parent hands the bytes to the
+ * caller where they are (process_pool.c), taking the stretch back when the
+ * caller frees the result.  The parent allocates it in 64 units.
  *
  * The parent produces requests and consumes results; the worker the
  * reverse.  head and tail count bytes since the start, so head - tail is
@@ -14,10 +21,11 @@
  *   worker  stores req.sleep = 1, re-checks the ring, futex-waits on
  *           req.sleep; the parent, after publishing, sees sleep == 1 and
  *           wakes it.
- *   parent  (the collector thread) stores parent_sleep = 1 in every
+ *   parent  (the collector thread) stores rsp.sleep = 1 in every
  *           channel, re-checks every ring, then sleeps in poll(); a worker
- *           that publishes a result and sees parent_sleep == 1 writes the
- *           pool's eventfd.
+ *           that publishes a result and sees rsp.sleep == 1 writes the
+ *           pool's eventfd - unless `helped` says a waiting thread
+ *           collects results itself (below).
  *   room    a worker whose result does not fit sets rsp.room and waits on
  *           it; the parent wakes it after consuming.
  * The futexes are shared (not FUTEX_PRIVATE): the words live in a memfd
@@ -52,6 +60,12 @@ typedef struct conc__pchan {
   _Atomic uint64_t doomed;
   _Atomic uint32_t doomed_seq;
   uint32_t spin_ns; /* how long an idle worker spins before it sleeps */
+  /* A thread of the parent waiting for a result collects results itself
+   * (process_pool.c, pp_helping): a worker that publishes one then leaves
+   * the collector asleep.  Dekker pair: the worker stores head, then
+   * loads helped; the parent stores helped = 0, then loads head and wakes
+   * the collector for what it finds. */
+  _Atomic uint32_t helped;
 } conc__pchan;
 
 #define CONC__PCHAN_HDR 4096u
@@ -62,6 +76,15 @@ static inline unsigned char *conc__pchan_req(conc__pchan *c) {
 }
 static inline unsigned char *conc__pchan_rsp(conc__pchan *c) {
   return (unsigned char *)c + CONC__PCHAN_HDR + c->cap;
+}
+
+#define CONC__ARENA_UNITS 64u
+static inline unsigned char *conc__pchan_arena(conc__pchan *c) {
+  return (unsigned char *)c + CONC__PCHAN_HDR + 2 * c->cap;
+}
+/* Bytes of the whole mapping for rings of cap bytes. */
+static inline size_t conc__pchan_len(uint64_t cap) {
+  return CONC__PCHAN_HDR + 4 * (size_t)cap;
 }
 
 /* Largest frame (header + payload) sent inline; bigger bulk goes by memfd. */

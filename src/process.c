@@ -21,9 +21,15 @@
  *         exited or was killed, whatever thread forked - the kernel's
  *         pipe_release sends the fasync signal, SIGKILL, to the child.
  *
+ * task    conc_process_start_task: CONC_START_FORK runs the task in a
+ *         fork child as above; otherwise the process's own fork server
+ *         (forkserver.c, started on first use) forks the child, which is
+ *         the server's: we hold its pidfd (end, signals) and take its wait
+ *         status from the server's EXITED report (ps_* below).
+ *
  * Locks: the registry mutex (held across fork so the child sees a
- * consistent list) and a private conc_lock per conc_process; the registry
- * mutex may be taken while holding a process lock, never the reverse.
+ * consistent list), the fork server's ps_mu, and a private conc_lock per
+ * conc_process; order: a process lock, ps_mu, the registry mutex.
  *
  * States of a conc_process: 0 not started (zero storage), RUNNING, REAPED.
  *
@@ -35,6 +41,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -42,6 +49,8 @@
 
 #include "conc/process.h"
 #include "conc/sync.h"
+#include "conc/task.h"
+#include "fsrv.h"
 #include "pchan.h"
 
 #ifndef P_PIDFD
@@ -63,6 +72,9 @@ struct proc_priv {
   int pidfd;
   int watch_w; /* daemon: write end of the watch pipe, else -1 */
   int code;    /* after reaping: exit code, or -signal */
+  /* started by the fork server (its child, not ours): the server's
+   * generation, else 0 */
+  uint32_t srv_gen;
 };
 _Static_assert(sizeof(struct proc_priv) <= sizeof(conc_process),
                "conc_process size");
@@ -136,7 +148,271 @@ _Noreturn static void child_main(conc_process_fn fn, void *arg, int watch_r,
   _exit(rc & 255);
 }
 
+/* ---- the fork server of conc_process_start_task ----
+ *
+ * One per process, started on first use under ps_mu (conc__fsrv_start:
+ * the program run again, stopped in conc_init).  A task child is the
+ * server's child, not ours: the server reaps it and reports EXITED (pid,
+ * wait status), which waits in ps_ex until the conc_process holding that
+ * pid claims it.  The pidfd the server sends tells us when the child has
+ * ended (POLLIN), then the status follows within moments.  Each server
+ * incarnation has a generation; children of an earlier one (the server
+ * died, or we are a fork child of the process that started it) end with
+ * status unknown (255).  Lock order: a process's lock, ps_mu, reg_mu. */
+
+static void reaped(struct proc_priv *pp, int code);
+static int status_code(int status);
+
+static pthread_mutex_t ps_mu = PTHREAD_MUTEX_INITIALIZER;
+static conc__fsrv ps_srv;
+static bool ps_up;
+static int ps_owner;     /* getpid() of the process that started it */
+static uint32_t ps_gen;  /* incarnations, never 0 once started */
+static uint32_t ps_cookie;
+static unsigned ps_live; /* children of this incarnation not claimed */
+struct ps_exit {
+  int pid, status;
+};
+static struct ps_exit *ps_ex;
+static size_t ps_nex, ps_capex;
+
+static void ps_table_clear(void) {
+  conc__free(ps_ex);
+  ps_ex = NULL;
+  ps_nex = ps_capex = 0;
+}
+
+/* Under ps_mu: the server is gone (or not ours): drop it. */
+static void ps_down(void) {
+  if (ps_owner == (int)getpid()) {
+    conc__fsrv_close(&ps_srv); /* closes the socket, reaps the server */
+  } else {
+    /* a fork child's copies: the server belongs to our parent; the
+     * watch pipe's write end is left alone (children of conc_process_start
+     * have closed it already, see child_main) */
+    close(ps_srv.ctl);
+    if (ps_srv.pidfd >= 0)
+      close(ps_srv.pidfd);
+    conc__daemon_fd_remove(ps_srv.death_w);
+  }
+  ps_up = false;
+  ps_live = 0;
+  ps_table_clear();
+}
+
+/* fork(): the child starts with no server of its own (ps_ensure starts
+ * one when needed).  It closes its copies of the parent's server's
+ * socket and pidfd - harmless if another thread was closing them: nothing
+ * else has run in the child yet - and forgets the rest (the status table
+ * may be mid-update: left, not freed).  ps_mu may have been held by
+ * another thread: it is made anew.  The parent's server keeps its
+ * watch-pipe write end registered (children of conc_process_start close
+ * it).  No prepare handler: fork never waits for a server reply. */
+static void ps_atfork_child(void) {
+  pthread_mutex_init(&ps_mu, NULL);
+  if (ps_up) {
+    close(ps_srv.ctl);
+    if (ps_srv.pidfd >= 0)
+      close(ps_srv.pidfd);
+  }
+  ps_up = false;
+  ps_live = 0;
+  ps_ex = NULL;
+  ps_nex = ps_capex = 0;
+}
+
+__attribute__((constructor)) static void ps_init(void) {
+  pthread_atfork(NULL, NULL, ps_atfork_child);
+}
+
+static int ps_ensure(void) {
+  if (ps_up && ps_owner != (int)getpid())
+    ps_down();
+  if (ps_up)
+    return 0;
+  if (!conc__init_done())
+    return CONC_EPERM;
+  int rc = conc__fsrv_start(&ps_srv, 60);
+  if (rc)
+    return rc;
+  ps_up = true;
+  ps_owner = (int)getpid();
+  if (++ps_gen == 0)
+    ps_gen = 1;
+  return 0;
+}
+
+/* Under ps_mu: handle one message from the server.  Returns the message's
+ * kind with *m (an EXITED status is filed), 0 if none is waiting, or
+ * CONC_EBROKEN when the server is gone (ps_down done). */
+static int ps_recv(conc__fsrv_msg *m) {
+  for (;;) {
+    int r = conc__fsrv_recv(&ps_srv, m);
+    if (r == 0)
+      return 0;
+    if (r == CONC_EPROTO)
+      continue; /* not one of ours: skip it */
+    if (r < 0) {
+      ps_down();
+      return CONC_EBROKEN;
+    }
+    if (m->kind == CONC__FS_EXITED) {
+      if (m->fd >= 0)
+        close(m->fd);
+      if (ps_nex == ps_capex) {
+        size_t cap = ps_capex ? 2 * ps_capex : 8;
+        struct ps_exit *n = conc__realloc(ps_ex, cap * sizeof *n);
+        if (!n)
+          return CONC__FS_EXITED; /* lost: that child ends "unknown" */
+        ps_ex = n;
+        ps_capex = cap;
+      }
+      ps_ex[ps_nex++] = (struct ps_exit){(int)m->a, (int)m->b};
+    }
+    return (int)m->kind;
+  }
+}
+
+/* Under ps_mu: wait at most until deadline for a message. */
+static void ps_wait(double deadline) {
+  double left = deadline - conc_now();
+  if (left <= 0)
+    return;
+  struct pollfd pf = {ps_srv.ctl, POLLIN, 0};
+  poll(&pf, 1, left > 1 ? 1000 : (int)ceil(left * 1e3));
+}
+
+/* Under ps_mu: the status the server reported for pid, if it did. */
+static bool ps_claim(int pid, int *status) {
+  for (size_t i = 0; i < ps_nex; i++) {
+    if (ps_ex[i].pid == pid) {
+      *status = ps_ex[i].status;
+      ps_ex[i] = ps_ex[--ps_nex];
+      if (ps_nex == 0)
+        ps_table_clear();
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Under pp->lock: has the server's child ended?  Then wait (moments) for
+ * the server's report and reap. */
+static bool try_reap_srv(struct proc_priv *pp) {
+  struct pollfd pf = {pp->pidfd, POLLIN, 0};
+  if (poll(&pf, 1, 0) <= 0)
+    return false; /* still running */
+  int status = 0;
+  bool got = false;
+  pthread_mutex_lock(&ps_mu);
+  double deadline = conc_now() + 10;
+  while (ps_up && ps_gen == pp->srv_gen && ps_owner == (int)getpid()) {
+    conc__fsrv_msg m;
+    int r;
+    while ((r = ps_recv(&m)) > 0) {
+      if (m.kind == CONC__FS_SPAWNED && m.fd >= 0)
+        close(m.fd); /* a reply nobody waits for any more */
+    }
+    if ((got = ps_claim(pp->pid, &status)) || r < 0 || conc_now() >= deadline)
+      break;
+    ps_wait(deadline);
+  }
+  if (ps_up && ps_gen == pp->srv_gen && ps_live > 0)
+    ps_live--;
+  pthread_mutex_unlock(&ps_mu);
+  reaped(pp, got ? status_code(status) : 255);
+  return true;
+}
+
+/* Ask the server for a child running task `name` on in[0..len).  Under
+ * ps_mu.  Returns 0 with *pid, *pidfd (may be -1), or an error. */
+static int ps_spawn(const char *name, const void *in, size_t len, int watch_r,
+                    int *pid, int *pidfd) {
+  size_t nl = strlen(name);
+  int mfd = memfd_create("conc-process-task", MFD_CLOEXEC);
+  if (mfd < 0)
+    return errno == ENOMEM ? CONC_ENOMEM : -errno;
+  unsigned char hdr[4 + 64];
+  conc__put32(hdr, (uint32_t)nl);
+  memcpy(hdr + 4, name, nl);
+  int rc = 0;
+  const unsigned char *parts[2] = {hdr, in};
+  size_t sizes[2] = {4 + nl, len};
+  for (int k = 0; k < 2 && rc == 0; k++) {
+    size_t done = 0;
+    while (done < sizes[k]) {
+      ssize_t w = write(mfd, parts[k] + done, sizes[k] - done);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0) {
+        rc = w < 0 && errno != ENOSPC ? -errno : CONC_ENOMEM;
+        break;
+      }
+      done += (size_t)w;
+    }
+  }
+  for (int attempt = 0; rc == 0; attempt++) {
+    rc = ps_ensure();
+    if (rc)
+      break;
+    uint32_t cookie = ++ps_cookie;
+    int fds[2] = {mfd, watch_r};
+    rc = conc__fsrv_send(&ps_srv, CONC__FS_TASK, cookie, 0, fds,
+                         watch_r >= 0 ? 2 : 1);
+    if (rc == CONC_ECLOSED || rc == -EPIPE || rc == -ECONNRESET) {
+      ps_down();
+      rc = attempt == 0 ? 0 : CONC_EBROKEN; /* once more, a new server */
+      continue;
+    }
+    if (rc)
+      break;
+    double deadline = conc_now() + 60;
+    for (;;) {
+      conc__fsrv_msg m;
+      int r = ps_recv(&m);
+      if (r < 0) {
+        rc = r;
+        break;
+      }
+      if (r == CONC__FS_SPAWNED && m.a == cookie) {
+        if (m.b == 0) {
+          if (m.fd >= 0)
+            close(m.fd);
+          rc = m.c == ENOMEM ? CONC_ENOMEM : CONC_EAGAIN;
+        } else {
+          *pid = (int)m.b;
+          *pidfd = m.fd;
+          ps_live++;
+        }
+        break;
+      }
+      if (r == CONC__FS_SPAWNED && m.fd >= 0)
+        close(m.fd); /* a reply nobody waits for any more */
+      if (r == 0) {
+        if (conc_now() >= deadline) {
+          rc = CONC_EBROKEN;
+          break;
+        }
+        ps_wait(deadline);
+      }
+    }
+    break;
+  }
+  close(mfd);
+  return rc;
+}
+
+void conc__process_shutdown(void) {
+  pthread_mutex_lock(&ps_mu);
+  if (ps_up && (ps_live == 0 || ps_owner != (int)getpid()))
+    ps_down();
+  pthread_mutex_unlock(&ps_mu);
+}
+
 /* ---- parent side ---- */
+
+static int fork_start(conc_process *p, conc_process_fn fn, void *arg,
+                      bool daemon);
 
 void conc_process_options_init(conc_process_options *o) {
   if (!o)
@@ -147,15 +423,22 @@ void conc_process_options_init(conc_process_options *o) {
 
 int conc_process_start(conc_process *p, conc_process_fn fn, void *arg,
                        const conc_process_options *opts) {
-  if (!p || !fn || (opts && opts->size != sizeof *opts))
+  if (!p || !fn || (opts && (opts->size != sizeof *opts ||
+                             (unsigned)opts->start_method > CONC_START_FORK)))
     return CONC_EINVAL;
+  if (opts && opts->start_method == CONC_START_FORKSERVER)
+    return CONC_ENOTSUP; /* a function pointer means nothing there */
+  return fork_start(p, fn, arg, opts && opts->daemon);
+}
+
+static int fork_start(conc_process *p, conc_process_fn fn, void *arg,
+                      bool daemon) {
   struct proc_priv *pp = priv(p);
   int st = pp->state;
   if (st != ST_NONE && st != ST_REAPED)
     return CONC_EINVAL;
   if (st == ST_NONE)
     memset(p, 0, sizeof *p);
-  bool daemon = opts && opts->daemon;
   int fds[2] = {-1, -1};
   int r = 0;
   if (daemon && pipe2(fds, O_CLOEXEC) != 0)
@@ -204,6 +487,7 @@ int conc_process_start(conc_process *p, conc_process_fn fn, void *arg,
   pp->pidfd = pidfd;
   pp->watch_w = daemon ? fds[1] : -1;
   pp->code = 0;
+  pp->srv_gen = 0;
   pp->state = ST_RUNNING;
   return 0;
 fail:
@@ -214,22 +498,88 @@ fail:
   return r;
 }
 
-/* Under pp->lock, state RUNNING: reap if it ended.  True if reaped. */
-static bool try_reap(struct proc_priv *pp) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  int r = waitid((idtype_t)P_PIDFD, (id_t)pp->pidfd, &si, WEXITED | WNOHANG);
-  if (r == 0 && si.si_pid == 0)
-    return false; /* still running */
-  if (r == 0) {
-    if (si.si_code == CLD_EXITED)
-      pp->code = si.si_status;
-    else
-      pp->code = -si.si_status; /* CLD_KILLED, CLD_DUMPED */
-  } else {
-    /* ECHILD: someone else reaped it (SIGCHLD ignored, waitpid(-1)) */
-    pp->code = 255;
+/* The child of the fork start method for a task: run it here. */
+struct task_arg {
+  const char *name;
+  const void *in;
+  size_t len;
+};
+static int run_task_here(void *arg) {
+  const struct task_arg *t = arg;
+  return conc__task_process_run(t->name, t->in, t->len);
+}
+
+int conc_process_start_task(conc_process *p, const char *name, const void *in,
+                            size_t len, const conc_process_options *opts) {
+  if (!p || !name || (!in && len) ||
+      (opts && (opts->size != sizeof *opts ||
+                (unsigned)opts->start_method > CONC_START_FORK)))
+    return CONC_EINVAL;
+  conc_task_fn fn;
+  int rc = conc_task_lookup(name, &fn);
+  if (rc)
+    return rc;
+  struct proc_priv *pp = priv(p);
+  int st = pp->state;
+  if (st != ST_NONE && st != ST_REAPED)
+    return CONC_EINVAL;
+  bool daemon = opts && opts->daemon;
+  if (opts && opts->start_method == CONC_START_FORK) {
+    struct task_arg t = {name, in, len}; /* the child gets a copy */
+    return fork_start(p, run_task_here, &t, daemon);
   }
+  if (st == ST_NONE)
+    memset(p, 0, sizeof *p);
+  int wp[2] = {-1, -1};
+  if (daemon) {
+    if (pipe2(wp, O_CLOEXEC) != 0)
+      return errno == ENOMEM ? CONC_ENOMEM : -errno;
+    rc = conc__daemon_fd_add(wp[1]); /* our other children close it */
+    if (rc) {
+      close(wp[0]);
+      close(wp[1]);
+      return rc;
+    }
+  }
+  int pid = 0, pidfd = -1;
+  uint32_t gen = 0;
+  pthread_mutex_lock(&ps_mu);
+  rc = ps_spawn(name, in, len, wp[0], &pid, &pidfd);
+  gen = ps_gen;
+  pthread_mutex_unlock(&ps_mu);
+  if (wp[0] >= 0)
+    close(wp[0]);
+  if (rc == 0 && pidfd < 0) {
+    /* the server could not open one (no pidfds, or out of descriptors):
+     * the child runs untracked; say so (no kill by pid: the server may
+     * have reaped it and the pid be reused) */
+    rc = CONC_EAGAIN;
+    pthread_mutex_lock(&ps_mu);
+    if (ps_up && ps_gen == gen && ps_live > 0)
+      ps_live--;
+    pthread_mutex_unlock(&ps_mu);
+  }
+  if (rc) {
+    if (daemon) {
+      conc__daemon_fd_remove(wp[1]);
+      close(wp[1]);
+    }
+    return rc;
+  }
+  conc_lock_init(&pp->lock, 0);
+  pp->pid = pid;
+  pp->pidfd = pidfd;
+  pp->watch_w = wp[1];
+  pp->code = 0;
+  pp->srv_gen = gen;
+  pp->state = ST_RUNNING;
+  return 0;
+}
+
+/* Under pp->lock, state RUNNING: the child has ended with exit code (or
+ * -signal) code and is reaped: release what it held. */
+static void reaped(struct proc_priv *pp, int code) {
+  pp->code = code;
   close(pp->pidfd);
   pp->pidfd = -1;
   if (pp->watch_w >= 0) {
@@ -238,6 +588,38 @@ static bool try_reap(struct proc_priv *pp) {
     pp->watch_w = -1;
   }
   pp->state = ST_REAPED;
+}
+
+static int status_code(int status) {
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return -WTERMSIG(status);
+  return 255;
+}
+
+static bool try_reap_srv(struct proc_priv *pp);
+
+/* Under pp->lock, state RUNNING: reap if it ended.  True if reaped. */
+static bool try_reap(struct proc_priv *pp) {
+  if (pp->srv_gen)
+    return try_reap_srv(pp);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int r = waitid((idtype_t)P_PIDFD, (id_t)pp->pidfd, &si, WEXITED | WNOHANG);
+  if (r == 0 && si.si_pid == 0)
+    return false; /* still running */
+  int code;
+  if (r == 0) {
+    if (si.si_code == CLD_EXITED)
+      code = si.si_status;
+    else
+      code = -si.si_status; /* CLD_KILLED, CLD_DUMPED */
+  } else {
+    /* ECHILD: someone else reaped it (SIGCHLD ignored, waitpid(-1)) */
+    code = 255;
+  }
+  reaped(pp, code);
   return true;
 }
 

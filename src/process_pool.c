@@ -68,14 +68,34 @@ typedef struct inflight {
    * from there (the worker maps its request ring read-only). */
   bool in_ring;
   uint32_t in_off;
+  /* output arena units offered to the task (count 0: none) */
+  uint8_t ofirst, ocount;
 } inflight;
+
+/* A slot's channel mapping and the allocator of its output arena
+ * (pchan.h): 64 units, one bit each in free_units.  Dispatch offers a
+ * task contiguous free units for its output (FF_ARENA); a result written
+ * there is handed to the caller in place (a view: conc__closure_set_view)
+ * and its units come back when the caller frees the future - on any
+ * thread, hence the arena's own mutex (taken under mu or alone, never the
+ * reverse).  The pool and each view hold a reference; the last one unmaps
+ * the channel, so results stay valid after the pool is destroyed. */
+typedef struct arena {
+  _Atomic uint32_t refs;
+  pthread_mutex_t mu;
+  uint64_t free_units; /* under mu */
+  unsigned char *base;
+  size_t unit;
+  void *map;
+  size_t maplen;
+} arena;
 
 #define HIST_BUCKETS 40 /* log2 nanoseconds, as the thread pool's */
 
 typedef struct slot {
   int state;
   conc__pchan *ch;
-  size_t maplen;
+  arena *ar; /* owns the mapping of ch */
   int memfd, sock, watch_w, pid, pidfd;
   inflight *fl; /* ring of depth entries */
   unsigned fl_head, fl_n;
@@ -104,6 +124,7 @@ typedef struct pp_helper {
   pthread_mutex_t cache_mu;
   conc_bytes cache[4];
   unsigned ncache;
+  unsigned nhelp; /* waiters collecting results now (under rx) */
 } pp_helper;
 
 #define RECYCLE_MIN (64u << 10)
@@ -129,6 +150,9 @@ typedef struct ppool {
    * tasks stream and long ones stay balanced across workers. */
   unsigned want;
   double avg_run_ns;
+  /* Outputs of about this size (bytes; a running max that decays) get
+   * arena space offered: big ones are then handed over in place. */
+  double out_hint;
   unsigned long long samples;
   slot *slots;
   double task_timeout, stop_grace;
@@ -213,23 +237,84 @@ static void done_run(done_list *d) {
 
 /* ---- slots ---- */
 
+#define VIEW_MIN (64u << 10) /* smaller outputs are copied: cheap */
+
+static void arena_unref(arena *a) {
+  if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
+    munmap(a->map, a->maplen);
+    pthread_mutex_destroy(&a->mu);
+    conc__free(a);
+  }
+}
+
+/* Take k contiguous free units (first fit): true with *first. */
+static bool arena_take(arena *a, unsigned k, unsigned *first) {
+  if (k == 0 || k > CONC__ARENA_UNITS)
+    return false;
+  uint64_t run = k == 64 ? ~0ull : ((1ull << k) - 1);
+  bool ok = false;
+  pthread_mutex_lock(&a->mu);
+  for (unsigned i = 0; i + k <= CONC__ARENA_UNITS; i++) {
+    if ((a->free_units & (run << i)) == run << i) {
+      a->free_units &= ~(run << i);
+      *first = i;
+      ok = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&a->mu);
+  return ok;
+}
+
+static void arena_give(arena *a, unsigned first, unsigned k) {
+  if (k == 0)
+    return;
+  uint64_t run = k == 64 ? ~0ull : ((1ull << k) - 1);
+  pthread_mutex_lock(&a->mu);
+  a->free_units |= run << first;
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* A view's end (conc__closure_set_view): the caller freed the result. */
+static void view_free(void *obj, uint64_t cookie) {
+  arena *a = obj;
+  arena_give(a, (unsigned)(cookie & 0xff), (unsigned)(cookie >> 8));
+  arena_unref(a);
+}
+
 static int ring_map(ppool *p, slot *s) {
-  size_t len = CONC__PCHAN_HDR + 2 * (size_t)p->cap;
+  size_t len = conc__pchan_len(p->cap);
   if (s->memfd < 0) {
     s->memfd = memfd_create("conc-pool-ring", MFD_CLOEXEC);
     if (s->memfd < 0)
       return -errno;
+  }
+  if (!s->ch) {
     if (ftruncate(s->memfd, (off_t)len) != 0)
       return -errno;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
-    if (m == MAP_FAILED)
+    arena *a = conc__calloc(1, sizeof *a);
+    if (!a)
       return CONC_ENOMEM;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+    if (m == MAP_FAILED) {
+      conc__free(a);
+      return CONC_ENOMEM;
+    }
+    atomic_init(&a->refs, 1);
+    pthread_mutex_init(&a->mu, NULL);
+    a->free_units = ~0ull;
+    a->map = m;
+    a->maplen = len;
     s->ch = m;
-    s->maplen = len;
+    s->ch->cap = p->cap; /* for conc__pchan_arena */
+    a->base = conc__pchan_arena(s->ch);
+    a->unit = 2 * (size_t)p->cap / CONC__ARENA_UNITS;
+    s->ar = a;
   }
   /* a fresh incarnation: reset the header (the old worker is gone) */
   memset(s->ch, 0, sizeof *s->ch);
   s->ch->cap = p->cap;
+  s->ch->helped = p->hp && p->hp->nhelp; /* under rx (or at create) */
   /* Idle workers spin 50 us before they sleep, so that back-to-back
    * tasks find them awake (a futex wake-up costs ~20 us here; spinning
    * less was measured slower even with every CPU busy). */
@@ -284,7 +369,7 @@ static int slot_spawn(ppool *p, slot *s) {
     if (p->initargs_len)
       memcpy(q + 24, p->initargs, p->initargs_len);
     conc__ring_publish(&s->ch->req, adv + n);
-    s->fl[0] = (inflight){NULL, 0, NAN, false, 0};
+    s->fl[0] = (inflight){NULL, 0, NAN, false, 0, 0, 0};
     s->fl_n = 1;
   }
   return 0;
@@ -351,8 +436,21 @@ static bool fits_inline(const ppool *p, size_t len) {
          CONC__WIRE_HDR + conc__round16(8 + len) <= conc__pchan_inline_max(p->cap);
 }
 
+/* Output arena units to offer the next task on s (out_hint), if any. */
+static void offer(ppool *p, slot *s, uint8_t *first, uint8_t *count) {
+  *first = *count = 0;
+  if (p->out_hint < VIEW_MIN || !s->ar)
+    return;
+  double k = ceil(p->out_hint / (double)s->ar->unit);
+  unsigned f;
+  if (k <= CONC__ARENA_UNITS && arena_take(s->ar, (unsigned)k, &f)) {
+    *first = (uint8_t)f;
+    *count = (uint8_t)k;
+  }
+}
+
 static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
-                     const void *direct, uint32_t *in_off) {
+                     const void *direct, uint32_t *in_off, inflight *e) {
   const char *name;
   const void *in;
   size_t len;
@@ -362,11 +460,17 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
     in = direct; /* the caller's bytes (inline frames only) */
   /* a start deadline travels too: the task may wait in the ring */
   bool dl = (f->flags & FF_DEADLINE) && isfinite(f->u.deadline);
-  size_t hl = dl ? 16 : 8; /* index, 0[, deadline] */
+  offer(p, s, &e->ofirst, &e->ocount);
+  if (e->ocount && direct && !fits_inline(p, len + (dl ? 8 : 0) + 16)) {
+    arena_give(s->ar, e->ofirst, e->ocount); /* keep the input inline */
+    e->ocount = 0;
+  }
+  bool ar = e->ocount != 0;
+  size_t hl = 8 + (dl ? 8 : 0) + (ar ? 16 : 0); /* index, 0[, dl][, arena] */
   size_t plen = hl + len;
-  unsigned flags = dl ? CONC__FF_DEADLINE_ABS : 0;
+  unsigned flags = (dl ? CONC__FF_DEADLINE_ABS : 0) | (ar ? CONC__FF_ARENA : 0);
   int bulk = -1;
-  if (!fits_inline(p, len + (dl ? 8 : 0))) {
+  if (!fits_inline(p, len + hl - 8)) {
     CONC_ASSERT(!direct);
     flags |= CONC__FF_FD;
     plen = hl + 8;
@@ -374,16 +478,25 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
   size_t n = CONC__WIRE_HDR + conc__round16(plen), adv;
   unsigned char *q =
       conc__ring_reserve(&s->ch->req, conc__pchan_req(s->ch), p->cap, n, &adv);
-  if (!q)
+  if (!q) {
+    if (ar)
+      arena_give(s->ar, e->ofirst, e->ocount);
+    e->ocount = 0;
     return 0;
-  if (flags) {
+  }
+  if (flags & CONC__FF_FD) {
     /* (the copy into the memfd happens under mu: bulk inputs are rare and
      * large, and mu keeps their descriptors in ring order) */
     bulk = conc__memfd_from(in, len);
+    int rc = bulk < 0 ? bulk : conc__send_fd(s->sock, bulk, MSG_DONTWAIT);
+    if (bulk >= 0)
+      close(bulk);
+    if (rc && ar)
+      arena_give(s->ar, e->ofirst, e->ocount);
+    if (rc)
+      e->ocount = 0;
     if (bulk < 0)
       return bulk;
-    int rc = conc__send_fd(s->sock, bulk, MSG_DONTWAIT);
-    close(bulk);
     if (rc == CONC_EAGAIN || rc == -EAGAIN)
       return 0; /* the worker has not read its earlier ones: full */
     if (rc) {  /* the worker is gone: the task waits for another */
@@ -398,6 +511,11 @@ static int send_task(ppool *p, slot *s, conc_future *f, uint64_t id,
   conc__put32(q + 20, 0);
   if (dl) /* conc_now() is CLOCK_MONOTONIC, as the worker's clock */
     conc__put64(q + 24, f->u.deadline <= 0 ? 0 : (uint64_t)(f->u.deadline * 1e9));
+  if (ar) {
+    unsigned char *o = q + 16 + (dl ? 16 : 8);
+    conc__put64(o, (uint64_t)e->ofirst * s->ar->unit);
+    conc__put64(o + 8, (uint64_t)e->ocount * s->ar->unit);
+  }
   unsigned char *body = q + 16 + hl;
   if (flags & CONC__FF_FD)
     conc__put64(body, len);
@@ -462,7 +580,9 @@ static void dispatch_(ppool *p, done_list *d) {
       conc__fq_push(&p->retry_head, &p->retry_tail, f);
     }
     uint64_t id = ++p->next_id;
-    int rc = send_task(p, s, f, id, NULL, NULL);
+    inflight e = {f, id, (f->flags & FF_TIMED) ? f->u.submitted : NAN, false,
+                  0, 0, 0};
+    int rc = send_task(p, s, f, id, NULL, NULL, &e);
     if (rc == 0) {
       /* no room in the least loaded ring: wait for results */
       return;
@@ -477,8 +597,7 @@ static void dispatch_(ppool *p, done_list *d) {
       continue;
     }
     unsigned k = (s->fl_head + s->fl_n) % p->depth;
-    s->fl[k] = (inflight){f, id, (f->flags & FF_TIMED) ? f->u.submitted : NAN,
-                          false, 0};
+    s->fl[k] = e;
     s->fl_n++;
     s->sent++;
   }
@@ -579,6 +698,22 @@ static int take_result(ppool *p, slot *s, done_list *d) {
   s->fl_n--;
   pthread_mutex_unlock(&p->mu);
 
+  bool in_arena = (fr.flags & CONC__FF_ARENA) != 0;
+  if (e.ocount && !in_arena) /* offered, not used */
+    arena_give(s->ar, e.ofirst, e.ocount);
+  if (in_arena && (!e.f || !e.ocount || r.len > (uint64_t)e.ocount * s->ar->unit)) {
+    if (e.ocount)
+      arena_give(s->ar, e.ofirst, e.ocount);
+    if (e.f) { /* fail it: the worker is killed for the bad frame */
+      pthread_mutex_lock(&p->mu);
+      p->n_failed++;
+      pthread_mutex_unlock(&p->mu);
+      done_add(d, e.f, CONC_EPROTO, 0,
+               conc__asprintf("bad output from worker %d", s->pid));
+    }
+    conc__ring_release(&s->ch->rsp, adv);
+    return CONC_EPROTO;
+  }
   if (!e.f) { /* the initializer */
     conc__ring_release(&s->ch->rsp, adv);
     if (r.outcome != 0) {
@@ -614,7 +749,12 @@ static int take_result(ppool *p, slot *s, done_list *d) {
     if (e2 || fstat(bulk, &st) != 0 || (uint64_t)st.st_size != r.len)
       bad = CONC_EPROTO;
   }
-  if (outcome == 0 && !bad) {
+  if (in_arena) { /* handed over where the worker wrote it */
+    atomic_fetch_add_explicit(&s->ar->refs, 1, memory_order_relaxed);
+    conc__closure_set_view(f->arg, s->ar->base + (size_t)e.ofirst * s->ar->unit,
+                           (size_t)r.len, view_free, s->ar,
+                           (uint64_t)e.ocount << 8 | e.ofirst);
+  } else if (outcome == 0 && !bad) {
     out->len = 0;
     if (r.len <= SIZE_MAX)
       take_cached(p, out, (size_t)r.len);
@@ -648,6 +788,10 @@ static int take_result(ppool *p, slot *s, done_list *d) {
   /* counted before the future is published: a caller that saw the result
    * sees the count */
   pthread_mutex_lock(&p->mu);
+  if (outcome == 0) { /* a running max of output sizes, decaying */
+    double sz = (double)r.len;
+    p->out_hint = sz > p->out_hint ? sz : p->out_hint - (p->out_hint - sz) / 8;
+  }
   /* adapt the pipelining depth to the run time (EWMA, 1/8) */
   p->avg_run_ns += ((double)r.run_ns - p->avg_run_ns) / 8;
   if (++p->samples >= 8) {
@@ -712,6 +856,8 @@ static void settle_death(ppool *p, slot *s, done_list *d) {
   conc_future *retry_h = NULL, *retry_t = NULL;
   for (unsigned k = 0; k < s->fl_n; k++) {
     inflight e = s->fl[(s->fl_head + k) % p->depth];
+    if (e.ocount) /* the worker is gone: it writes there no more */
+      arena_give(s->ar, e.ofirst, e.ocount);
     if (!e.f) { /* the initializer died */
       char *why = conc__asprintf("a worker died in the initializer: %s",
                                  st ? st : "");
@@ -944,16 +1090,32 @@ static bool collect_all(ppool *p, done_list *d) {
  * callbacks run on the collector thread, never on a waiter that may hold
  * a lock the callback wants.  (A callback added in the instant between
  * that check and the publication runs on the waiter.) */
+static bool help_locked(pp_helper *hp, done_list *mine);
+
 static bool pp_help(conc__helper *h) {
   pp_helper *hp = (pp_helper *)h;
   if (pthread_mutex_trylock(&hp->rx) != 0)
     return false;
-  ppool *p = h->pool;
-  done_list d = {NULL}, mine = {NULL};
+  done_list mine = {NULL};
+  bool work = help_locked(hp, &mine);
+  pthread_mutex_unlock(&hp->rx);
+  done_run(&mine);
+  return work;
+}
+
+/* pp_help's work, under rx: collect, dispatch, and put the futures to
+ * publish here in *mine (the caller runs them after unlocking rx). */
+static bool help_locked(pp_helper *hp, done_list *mine) {
+  ppool *p = hp->h.pool;
+  done_list d = {NULL};
   bool work = p && collect_all(p, &d);
   bool poke_it = false;
-  if (d.head) {
+  if (work || d.head) { /* (a transport failure fails a future: not work) */
     pthread_mutex_lock(&p->mu);
+    /* the results made room: hand waiting tasks to the workers here
+     * rather than through the collector (which need not wake) */
+    if (work && (p->pend_head || p->retry_head))
+      dispatch(p, &d);
     for (conc_future *f = d.head, *next; f; f = next) {
       next = atomic_load_explicit(&f->next, memory_order_relaxed);
       if (atomic_load_explicit(&f->cbs, memory_order_seq_cst)) {
@@ -961,16 +1123,41 @@ static bool pp_help(conc__helper *h) {
         p->deferred = f;
         poke_it = true;
       } else {
-        done_push(&mine, f);
+        done_push(mine, f);
       }
     }
     pthread_mutex_unlock(&p->mu);
   }
   if (poke_it)
     poke(p);
+  return work;
+}
+
+/* A waiter starts or stops collecting results (future.c): while one
+ * does, workers leave the collector asleep when they publish (pchan.h
+ * `helped`).  When the last one stops, it clears the flags, then collects
+ * what was published before (the Dekker pair's second half): later
+ * results wake the collector again.  So the waiter that is about to wait
+ * for the next result takes this one too, without waking anybody. */
+static void pp_helping(conc__helper *h, bool on) {
+  pp_helper *hp = (pp_helper *)h;
+  done_list mine = {NULL};
+  pthread_mutex_lock(&hp->rx);
+  ppool *p = h->pool;
+  unsigned before = hp->nhelp;
+  hp->nhelp = on ? before + 1 : before - 1;
+  if (p && (before == 0) != (hp->nhelp == 0)) {
+    for (unsigned i = 0; i < p->nslots; i++)
+      if (p->slots[i].ch)
+        atomic_store_explicit(&p->slots[i].ch->helped, on,
+                              memory_order_seq_cst);
+    if (!on) {
+      atomic_thread_fence(memory_order_seq_cst); /* before reading heads */
+      help_locked(hp, &mine);
+    }
+  }
   pthread_mutex_unlock(&hp->rx);
   done_run(&mine);
-  return work;
 }
 
 static void pp_helper_destroy(conc__helper *h) {
@@ -1313,12 +1500,13 @@ static int submit_core(conc_executor *ex, conc_fn fn, void *arg,
     if (st == 0) { /* RUNNING: into the ring now, or first in line */
       uint64_t id = ++p->next_id;
       uint32_t off = 0;
-      int sr = send_task(p, s, f, id, direct, &off);
+      inflight e = {f, id, (f->flags & FF_TIMED) ? f->u.submitted : NAN, true,
+                    0, 0, 0};
+      int sr = send_task(p, s, f, id, direct, &off, &e);
       if (sr == 1) {
         unsigned k = (s->fl_head + s->fl_n) % p->depth;
-        s->fl[k] = (inflight){f, id,
-                              (f->flags & FF_TIMED) ? f->u.submitted : NAN,
-                              true, off};
+        e.in_off = off;
+        s->fl[k] = e;
         s->fl_n++;
         s->sent++;
         direct = NULL;
@@ -1425,8 +1613,10 @@ static void pp_free(conc_executor *ex) {
       if (s->watch_w >= 0)
         close(s->watch_w);
     }
-    if (s->ch)
-      munmap(s->ch, s->maplen);
+    if (s->ar)
+      arena_unref(s->ar); /* views of results may keep it mapped */
+    s->ar = NULL;
+    s->ch = NULL;
     if (s->memfd >= 0)
       close(s->memfd);
     conc__free(s->fl);
@@ -1576,6 +1766,7 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->hp->h.help = pp_help;
   p->hp->h.destroy = pp_helper_destroy;
   p->hp->h.recycle = pp_recycle;
+  p->hp->h.helping = pp_helping;
   pthread_mutex_init(&p->hp->cache_mu, NULL);
   p->hp->h.pool = p;
   pthread_mutex_init(&p->hp->rx, NULL);

@@ -3,8 +3,11 @@
  * result ring (pchan.h), until an EXIT frame or its parent's death.
  *
  * A task reads its input in place in the ring (or in a mapped memfd for
- * bulk input); its output goes to a buffer reused from task to task, then
- * is copied into the result ring (or a memfd).  The worker spins about
+ * bulk input); its output buffer is the output arena space the parent
+ * offered (FF_ARENA), or else free space of the result ring, lent to it
+ * (conc__bytes_lend), so the output is written in place; an output that
+ * outgrows that space moves to a buffer reused from task to task and is
+ * copied into the result ring (or a memfd).  The worker spins about
  * SPIN_NS after its last task before it sleeps on the ring's futex.
  */
 #include "executor-int.h"
@@ -20,6 +23,7 @@
 
 #define SPIN_NS 50000u /* default; the pool sets it (pchan.h spin_ns) */
 #define MSG_MAX 4096u
+#define RESULT_OK_HEAD 24u /* conc__result_head(0) */
 
 static uint64_t mono_ns(void) {
   struct timespec ts;
@@ -82,6 +86,49 @@ static void wake_parent(worker *w) {
   (void)n; /* EAGAIN: the counter is saturated, the parent wakes anyway */
 }
 
+/* Make n more result bytes visible; wake the parent's collector if it
+ * sleeps and no waiting thread collects results itself (pchan.h). */
+static void publish_result(worker *w, size_t n) {
+  struct conc__ring *r = &w->ch->rsp;
+  uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  atomic_store_explicit(&r->head, head + n, memory_order_seq_cst);
+  if (!atomic_load_explicit(&r->sleep, memory_order_seq_cst) ||
+      atomic_load_explicit(&w->ch->helped, memory_order_seq_cst))
+    return;
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(&r->sleep, &one, 0))
+    wake_parent(w);
+}
+
+/* Room for a frame of n bytes in the result ring, waiting for it. */
+static unsigned char *reserve_result(worker *w, size_t n, size_t *adv) {
+  struct conc__ring *r = &w->ch->rsp;
+  unsigned char *p;
+  while (!(p = conc__ring_reserve(r, w->rsp, w->cap, n, adv))) {
+    atomic_store_explicit(&r->room, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* before the re-check */
+    p = conc__ring_reserve(r, w->rsp, w->cap, n, adv);
+    if (p) {
+      atomic_store_explicit(&r->room, 0, memory_order_relaxed);
+      break;
+    }
+    conc__futex_wait(&r->room, 1, INFINITY, true);
+  }
+  return p;
+}
+
+/* The task wrote its output (olen bytes) in the arena space the parent
+ * offered: send a RESULT frame that says so. */
+static void put_arena(worker *w, uint64_t id, const conc__task_ctx *ctx,
+                      size_t olen, uint64_t run_ns) {
+  size_t plen = RESULT_OK_HEAD + 8, n = CONC__WIRE_HDR + plen, adv;
+  unsigned char *p = reserve_result(w, n, &adv);
+  conc__frame_header(p, CONC__FT_RESULT, CONC__FF_ARENA, (uint32_t)plen, id);
+  conc__result_encode_head(p + CONC__WIRE_HDR, 0, ctx->code, run_ns, NULL, 0);
+  conc__put64(p + CONC__WIRE_HDR + RESULT_OK_HEAD, olen);
+  publish_result(w, adv + n);
+}
+
 /* Copy a result frame into the result ring, waiting for room. */
 static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
                        const conc_bytes *out, uint64_t run_ns) {
@@ -105,18 +152,7 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
     plen = head + 8;
   }
   size_t n = CONC__WIRE_HDR + conc__round16(plen), adv;
-  struct conc__ring *r = &w->ch->rsp;
-  unsigned char *p;
-  while (!(p = conc__ring_reserve(r, w->rsp, w->cap, n, &adv))) {
-    atomic_store_explicit(&r->room, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst); /* before the re-check */
-    p = conc__ring_reserve(r, w->rsp, w->cap, n, &adv);
-    if (p) {
-      atomic_store_explicit(&r->room, 0, memory_order_relaxed);
-      break;
-    }
-    conc__futex_wait(&r->room, 1, INFINITY, true);
-  }
+  unsigned char *p = reserve_result(w, n, &adv);
   conc__frame_header(p, CONC__FT_RESULT, flags, (uint32_t)plen, id);
   unsigned char *q = p + CONC__WIRE_HDR;
   conc__result_encode_head(q, ctx->outcome, ctx->code, run_ns, msg, mlen);
@@ -124,8 +160,64 @@ static void put_result(worker *w, uint64_t id, const conc__task_ctx *ctx,
     conc__put64(q + head, olen);
   else if (olen)
     memcpy(q + head, out->data, olen);
-  if (conc__ring_publish(r, adv + n))
-    wake_parent(w);
+  publish_result(w, adv + n);
+}
+
+/* Result ring space lent to the task as its output buffer, so that its
+ * output is written in place (no copy into the ring afterwards).  The
+ * larger free stretch of the ring (at the head, or at 0 after a PAD frame)
+ * is lent, at most a frame's worth (inline_max); the space only grows
+ * while the task runs (the parent consumes).  Too little room: none. */
+#define LEND_MIN (16u << 10)
+typedef struct lend {
+  unsigned char *frame; /* the RESULT frame goes here */
+  size_t pad;           /* PAD bytes at the head before it (0: none) */
+  size_t cap;           /* output bytes that fit */
+} lend;
+
+static bool lend_space(worker *w, lend *l) {
+  struct conc__ring *r = &w->ch->rsp;
+  uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  /* pairs with the parent's release of result bytes */
+  uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+  size_t free_ = (size_t)(w->cap - (head - tail));
+  size_t pos = (size_t)(head & (w->cap - 1));
+  size_t contig = (size_t)w->cap - pos;
+  size_t at_head = contig < free_ ? contig : free_;
+  size_t at_zero = free_ > contig ? free_ - contig : 0;
+  size_t room;
+  if (at_head >= at_zero) {
+    l->frame = w->rsp + pos;
+    l->pad = 0;
+    room = at_head;
+  } else {
+    l->frame = w->rsp;
+    l->pad = contig;
+    room = at_zero;
+  }
+  size_t max = conc__pchan_inline_max(w->cap);
+  room = (room < max ? room : max) & ~(size_t)15;
+  /* 16 + round16(24 + olen) <= room  <=>  olen <= room - 40 */
+  if (room < CONC__WIRE_HDR + RESULT_OK_HEAD + LEND_MIN)
+    return false;
+  l->cap = room - CONC__WIRE_HDR - RESULT_OK_HEAD;
+  return true;
+}
+
+/* Publish the output the task wrote in lent space as a RESULT frame. */
+static void put_lent(worker *w, uint64_t id, const conc__task_ctx *ctx,
+                     const lend *l, size_t olen, uint64_t run_ns) {
+  struct conc__ring *r = &w->ch->rsp;
+  if (l->pad) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    conc__frame_header(w->rsp + (head & (w->cap - 1)), CONC__FT_PAD, 0,
+                       (uint32_t)(l->pad - CONC__WIRE_HDR), 0);
+  }
+  size_t plen = RESULT_OK_HEAD + olen;
+  conc__frame_header(l->frame, CONC__FT_RESULT, 0, (uint32_t)plen, id);
+  conc__result_encode_head(l->frame + CONC__WIRE_HDR, 0, ctx->code, run_ns,
+                           NULL, 0);
+  publish_result(w, l->pad + CONC__WIRE_HDR + conc__round16(plen));
 }
 
 /* Run the task of frame f, release its request bytes (adv), then send the
@@ -134,6 +226,9 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
   conc__task_msg t;
   if (conc__task_decode(f, &t) != 0)
     die("bad task frame");
+  if (t.arena && (t.arena_off > 2 * w->cap || t.arena_size > 2 * w->cap ||
+                  t.arena_off + t.arena_size > 2 * w->cap))
+    die("bad output space offered");
   /* started first: whatever happens from here on (a bulk input that
    * cannot be mapped, a crash) is this task's outcome */
   conc__pchan *ch = w->ch;
@@ -180,6 +275,9 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
     in = map;
   }
   w->out.len = 0;
+  lend l = {NULL, 0, 0};
+  bool lent = false;
+  size_t olen = 0;
   if (ok && t.abs_deadline && t0 > t.deadline_ns) { /* waited in the ring */
     ctx.outcome = CONC_EDEADLINE;
     ctx.msg = conc__strdup("deadline passed before the task started");
@@ -191,14 +289,47 @@ static int run_one(worker *w, const conc__frame *f, size_t adv) {
     ctx.code = CONC_ENOENT;
     ctx.msg = conc__asprintf("no task number %u in this worker", t.index);
   } else {
+    unsigned char *at = NULL;
+    size_t room = 0;
+    if (t.arena) { /* the parent offered output space */
+      at = conc__pchan_arena(ch) + t.arena_off;
+      room = (size_t)t.arena_size;
+    } else if (lend_space(w, &l)) {
+      at = l.frame + CONC__WIRE_HDR + RESULT_OK_HEAD;
+      room = l.cap;
+    }
+    lent = at != NULL;
+    conc_bytes spare = w->out;
+    if (lent) {
+      w->out = (conc_bytes){at, 0, room};
+      conc__bytes_lend(at);
+    }
     conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
     conc__task_invoke(w->fns[t.index], in, (size_t)t.len, &w->out, &ctx);
     conc__task_ctx_swap(prev);
+    if (lent) {
+      conc__bytes_lend(NULL);
+      if (w->out.data == at && w->out.len <= room) {
+        olen = w->out.len;
+        w->out = spare;
+      } else { /* outgrown (now on the heap) or dropped: copy as usual */
+        lent = false;
+        if (w->out.data)
+          conc_bytes_free(&spare);
+        else
+          w->out = spare;
+      }
+    }
   }
   if (map)
     munmap(map, maplen);
   conc__ring_release(&ch->req, adv);
-  put_result(w, f->id, &ctx, &w->out, mono_ns() - t0);
+  if (lent && ctx.outcome == 0 && t.arena)
+    put_arena(w, f->id, &ctx, olen, mono_ns() - t0);
+  else if (lent && ctx.outcome == 0)
+    put_lent(w, f->id, &ctx, &l, olen, mono_ns() - t0);
+  else
+    put_result(w, f->id, &ctx, &w->out, mono_ns() - t0);
   atomic_store_explicit(&ch->started, 0, memory_order_release);
   conc__free(ctx.msg);
   if (w->out.cap > (64u << 20)) /* do not sit on a huge buffer */
@@ -224,7 +355,7 @@ _Noreturn void conc__worker_main(const int fds[4]) {
   w.ch = m;
   w.cap = w.ch->cap;
   if (w.cap < 4096 || (w.cap & (w.cap - 1)) ||
-      (uint64_t)st.st_size != CONC__PCHAN_HDR + 2 * w.cap)
+      (uint64_t)st.st_size != conc__pchan_len(w.cap))
     die("bad ring size");
   w.req = conc__pchan_req(w.ch);
   w.rsp = conc__pchan_rsp(w.ch);

@@ -102,6 +102,12 @@ int conc_task_stopped(void) {
 
 /* ---- bytes ---- */
 
+/* A buffer the library lent a task on this thread (conc__bytes_lend):
+ * never realloc'd or freed; outgrowing it moves the bytes to the heap. */
+static _Thread_local const unsigned char *lent;
+
+void conc__bytes_lend(const void *p) { lent = p; }
+
 int conc_bytes_reserve(conc_bytes *b, size_t n) {
   if (!b)
     return CONC_EINVAL;
@@ -113,9 +119,18 @@ int conc_bytes_reserve(conc_bytes *b, size_t n) {
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  unsigned char *d = conc__realloc(b->data, cap);
-  if (!d)
-    return CONC_ENOMEM;
+  unsigned char *d;
+  if (b->data && b->data == lent) {
+    d = conc__malloc(cap);
+    if (!d)
+      return CONC_ENOMEM;
+    memcpy(d, b->data, b->len);
+    lent = NULL;
+  } else {
+    d = conc__realloc(b->data, cap);
+    if (!d)
+      return CONC_ENOMEM;
+  }
   b->data = d;
   b->cap = cap;
   return 0;
@@ -136,7 +151,10 @@ int conc_bytes_append(conc_bytes *b, const void *p, size_t n) {
 void conc_bytes_free(conc_bytes *b) {
   if (!b)
     return;
-  conc__free(b->data);
+  if (b->data && b->data == lent)
+    lent = NULL; /* not ours to free */
+  else
+    conc__free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
 }
@@ -335,6 +353,11 @@ struct conc__closure {
   conc_task_fn fn;
   const char *name; /* registry storage: lives as long as the process */
   conc__helper *helper; /* executors in other processes; else NULL */
+  /* out.data lent by the executor (shared memory): given back with
+   * view_free(view_obj, view_cookie) instead of being freed */
+  void (*view_free)(void *obj, uint64_t cookie);
+  void *view_obj;
+  uint64_t view_cookie;
   size_t len;
   conc_bytes out;
   unsigned char in[];
@@ -369,8 +392,23 @@ conc__helper *conc__closure_helper(void *arg) {
   return ((struct conc__closure *)arg)->helper;
 }
 
+void conc__closure_set_view(void *arg, const void *data, size_t len,
+                            void (*view_free)(void *obj, uint64_t cookie),
+                            void *obj, uint64_t cookie) {
+  struct conc__closure *c = arg;
+  conc_bytes_free(&c->out);
+  c->out = (conc_bytes){(unsigned char *)data, len, len};
+  c->view_free = view_free;
+  c->view_obj = obj;
+  c->view_cookie = cookie;
+}
+
 void conc__closure_free(void *arg) {
   struct conc__closure *c = arg;
+  if (c->view_free) {
+    c->view_free(c->view_obj, c->view_cookie);
+    c->out = (conc_bytes){0};
+  }
   if (c->helper) {
     if (c->helper->recycle && c->out.cap >= (64u << 10))
       c->helper->recycle(c->helper, &c->out); /* takes the buffer */
@@ -407,6 +445,9 @@ int conc__closure_new(const char *name, const void *in, size_t len,
   c->fn = tf;
   c->name = NULL;
   c->helper = NULL;
+  c->view_free = NULL;
+  c->view_obj = NULL;
+  c->view_cookie = 0;
   pthread_mutex_lock(&reg_mu);
   bool found;
   size_t i = find(name, &found);

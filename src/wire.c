@@ -19,7 +19,8 @@ int conc__frame_decode(const unsigned char *buf, size_t avail,
   f->type = buf[2];
   f->flags = buf[3];
   if (f->type < CONC__FT_PAD || f->type > CONC__FT_STOP ||
-      (f->flags & ~(CONC__FF_FD | CONC__FF_DEADLINE | CONC__FF_DEADLINE_ABS)) ||
+      (f->flags & ~(CONC__FF_FD | CONC__FF_DEADLINE | CONC__FF_DEADLINE_ABS |
+                    CONC__FF_ARENA)) ||
       ((f->flags & CONC__FF_DEADLINE) && (f->flags & CONC__FF_DEADLINE_ABS)))
     return CONC_EPROTO;
   f->len = conc__get32(buf + 4);
@@ -51,6 +52,15 @@ int conc__task_decode(const conc__frame *f, conc__task_msg *t) {
       return CONC_EPROTO;
     t->deadline_ns = conc__get64(f->payload + 8);
     off = 16;
+  }
+  t->arena = (f->flags & CONC__FF_ARENA) != 0;
+  t->arena_off = t->arena_size = 0;
+  if (t->arena) {
+    if (f->len < off + 16)
+      return CONC_EPROTO;
+    t->arena_off = conc__get64(f->payload + off);
+    t->arena_size = conc__get64(f->payload + off + 8);
+    off += 16;
   }
   if (f->flags & CONC__FF_FD) {
     if (f->len != off + 8)
@@ -98,7 +108,10 @@ int conc__result_decode(const conc__frame *f, conc__result_msg *r) {
   if (head > f->len)
     return CONC_EPROTO;
   r->msg = r->msg_len ? (const char *)p + 24 : NULL;
-  if (f->flags & CONC__FF_FD) {
+  if ((f->flags & CONC__FF_ARENA) &&
+      ((f->flags & CONC__FF_FD) || r->outcome != 0))
+    return CONC_EPROTO;
+  if (f->flags & (CONC__FF_FD | CONC__FF_ARENA)) {
     if (f->len != head + 8)
       return CONC_EPROTO;
     r->out = NULL;

@@ -19,6 +19,8 @@
  *           with FF_DEADLINE_ABS instead: u64 the deadline itself on the
  *           sender's CLOCK_MONOTONIC, in nanoseconds (the process pool:
  *           one machine, one clock; a frame may wait in a ring)
+ *           with FF_ARENA: u64 offset, u64 size: where in the channel's
+ *           output arena the task may write its output (process pool)
  *           input bytes (len - 8), or with FF_FD: u64 input length, the
  *           input travelling in a memfd passed beside the frame (over
  *           MPI: as the next message on the bulk tag)
@@ -30,7 +32,9 @@
  *           u32 0
  *           u64 run time in nanoseconds (measured by the worker)
  *           m message bytes, padded to 8
- *           output bytes, or with FF_FD: u64 output length (memfd)
+ *           output bytes, or with FF_FD: u64 output length (memfd), or
+ *           with FF_ARENA (outcome 0 only): u64 output length, the bytes
+ *           at the offset the TASK frame offered
  *   INIT    as TASK: the initializer and its arguments
  *   EXIT    empty: the worker ends with exit status 0
  *   STOP    empty: ask the task `id` to stop (MPI worker ranks)
@@ -65,6 +69,7 @@ enum {
 #define CONC__FF_FD 1u /* the bulk bytes travel in a memfd */
 #define CONC__FF_DEADLINE 2u /* TASK: a start deadline follows (above) */
 #define CONC__FF_DEADLINE_ABS 4u /* TASK: an absolute one (same machine) */
+#define CONC__FF_ARENA 8u /* TASK: output space offered; RESULT: used */
 
 static inline void conc__put32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)v;
@@ -109,6 +114,8 @@ typedef struct conc__task_msg {
   bool has_deadline; /* FF_DEADLINE: deadline_ns is the time left */
   bool abs_deadline; /* FF_DEADLINE_ABS: deadline_ns is CLOCK_MONOTONIC */
   uint64_t deadline_ns;
+  bool arena; /* FF_ARENA: output space offered at arena_off */
+  uint64_t arena_off, arena_size;
 } conc__task_msg;
 int conc__task_decode(const conc__frame *f, conc__task_msg *t);
 
@@ -117,7 +124,7 @@ typedef struct conc__result_msg {
   int32_t outcome, code;
   const char *msg;
   uint32_t msg_len;
-  const unsigned char *out; /* NULL with FF_FD */
+  const unsigned char *out; /* NULL with FF_FD or FF_ARENA */
   uint64_t len;
   uint64_t run_ns;
 } conc__result_msg;

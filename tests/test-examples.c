@@ -318,6 +318,19 @@ START_TEST(example_proc_pipeline) {
 }
 END_TEST
 
+/* multiprocessing's forkserver start method: registered tasks in children
+ * of the fork server, results through named shared memory. */
+START_TEST(example_proc_forkserver) {
+  lines l = run_example("proc-forkserver", "");
+  ck_assert_uint_eq(l.n, 5);
+  for (size_t i = 0; i < 4; i++)
+    ck_assert_ptr_nonnull(strstr(l.v[i], "exit code 0"));
+  ck_assert_str_eq(l.v[0], "child 0: exit code 0, 5133 primes in [0, 50000)");
+  ck_assert_str_eq(l.v[4], "primes below 200000: 17984");
+  lines_free(&l);
+}
+END_TEST
+
 /* The seed's proxy pool: a fetcher and a validator process. */
 START_TEST(example_proc_proxy_pool) {
   lines l = run_example("proc-proxy-pool", "");
@@ -368,6 +381,7 @@ CONC_TEST_MAIN("examples", example_thread_target, example_thread_subclass,
                example_futures_primes, example_futures_as_completed,
                example_wait_first_completed, example_pool_extras,
                example_proc_pipeline, example_proc_proxy_pool,
+               example_proc_forkserver,
                example_coro_hello, example_coro_echo,
                example_procpool_primes, example_procpool_crash,
                example_procpool_extras)

@@ -3,6 +3,8 @@
  * Ordering uses pipes and joins, never sleeps; the only loop with a sleep
  * polls /proc for a process that must disappear (generous timeout).
  * Timeouts are checked as lower bounds.  Children never start threads.
+ * Registered tasks run in children of the fork server (a fresh run of
+ * this program, stopped in the harness's conc_init) or forked.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -332,6 +334,305 @@ START_TEST(process_concurrent_join) {
 }
 END_TEST
 
+/* ---- registered tasks in a process: the fork server and fork ---- */
+
+static int marker; /* set at run time by the test: only fork copies it */
+
+/* in: "hello" and a byte: succeed, or fail with that byte as the code */
+CONC_TASK(pt_hello, in, len, out) {
+  (void)out;
+  if (len != 6 || memcmp(in, "hello", 5) != 0)
+    return conc_task_fail(99, "bad input (%zu bytes)", len);
+  unsigned char c = ((const unsigned char *)in)[5];
+  return c ? conc_task_fail(c, "asked to fail with %u", c) : 0;
+}
+
+CONC_TASK(pt_signal, in, len, out) {
+  (void)in, (void)len, (void)out;
+  raise(SIGUSR1);
+  return 0;
+}
+
+CONC_TASK(pt_forever, in, len, out) {
+  (void)in, (void)len, (void)out;
+  signal(SIGTERM, SIG_DFL); /* forked: Check's handler (see wait_pipe) */
+  for (;;)
+    pause();
+  return 0;
+}
+
+/* exits with 10 x (threads in this process) + (marker != 0) */
+CONC_TASK(pt_probe, in, len, out) {
+  (void)in, (void)len, (void)out;
+  FILE *f = fopen("/proc/self/status", "r");
+  int threads = 0;
+  char line[256];
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "Threads: %d", &threads) == 1)
+      break;
+  if (f)
+    fclose(f);
+  fflush(NULL);
+  _exit(10 * threads + (marker != 0));
+}
+
+/* in: 1 MiB; exits 0 if it is the pattern the test wrote */
+CONC_TASK(pt_big, in, len, out) {
+  (void)out;
+  const unsigned char *b = in;
+  if (len != (1u << 20))
+    return conc_task_fail(2, "%zu bytes", len);
+  for (size_t i = 0; i < len; i++)
+    if (b[i] != (unsigned char)(i * 7 + 3))
+      return conc_task_fail(3, "byte %zu", i);
+  return 0;
+}
+
+static const conc_start_method methods[] = {CONC_START_DEFAULT,
+                                            CONC_START_FORKSERVER,
+                                            CONC_START_FORK};
+
+static int start_task(conc_process *p, const char *name, const void *in,
+                      size_t len, conc_start_method m, bool daemon) {
+  conc_process_options o;
+  conc_process_options_init(&o);
+  o.start_method = m;
+  o.daemon = daemon;
+  return conc_process_start_task(p, name, in, len, &o);
+}
+
+START_TEST(process_task_exit_codes) {
+  int fds = conc_test_fd_count();
+  for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+    conc_process p = {0};
+    int code = -1;
+    ck_assert_int_eq(start_task(&p, "pt_hello", "hello", 6, methods[k], false),
+                     0);
+    ck_assert_int_gt(conc_process_pid(&p), 0);
+    ck_assert_int_eq(conc_process_join(&p, -1), 0);
+    ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+    ck_assert_int_eq(code, 0);
+    ck_assert(!conc_process_is_alive(&p));
+    /* a failed task: its own code (its message goes to the log) */
+    ck_assert_int_eq(start_task(&p, "pt_hello", "hello\7", 6, methods[k],
+                                k == 1),
+                     0);
+    ck_assert_int_eq(conc_process_join(&p, 60), 0);
+    ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+    ck_assert_int_eq(code, 7);
+    /* a signal */
+    ck_assert_int_eq(start_task(&p, "pt_signal", NULL, 0, methods[k], false),
+                     0);
+    ck_assert_int_eq(conc_process_join(&p, -1), 0);
+    ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+    ck_assert_int_eq(code, -SIGUSR1);
+  }
+  /* NULL options: the fork server; big input arrives whole */
+  unsigned char *big = malloc(1u << 20);
+  for (size_t i = 0; i < (1u << 20); i++)
+    big[i] = (unsigned char)(i * 7 + 3);
+  conc_process p = {0};
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_big", big, 1u << 20, NULL),
+                   0);
+  free(big);
+  int code = -1;
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 0);
+  /* the server is library state: shutdown stops it (nothing unjoined) */
+  ck_assert_int_eq(conc_library_shutdown(), 0);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
+  /* and a later start begins a new one */
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", "hello", 6, NULL),
+                   0);
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 0);
+  ck_assert_int_eq(conc_library_shutdown(), 0);
+  ck_assert_int_eq(conc_test_fd_count(), fds);
+}
+END_TEST
+
+START_TEST(process_task_timeout_terminate_kill) {
+  for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+    conc_process a = {0}, b = {0};
+    ck_assert_int_eq(start_task(&a, "pt_forever", NULL, 0, methods[k], false),
+                     0);
+    ck_assert_int_eq(start_task(&b, "pt_forever", NULL, 0, methods[k], true),
+                     0);
+    double t0 = conc_now();
+    ck_assert_int_eq(conc_process_join(&a, 0.05), CONC_ETIMEDOUT);
+    ck_assert(conc_now() - t0 >= 0.05);
+    ck_assert(conc_process_is_alive(&a));
+    int code = 0;
+    ck_assert_int_eq(conc_process_exitcode(&a, &code), CONC_EAGAIN);
+    ck_assert_int_eq(start_task(&a, "pt_forever", NULL, 0, methods[k], false),
+                     CONC_EINVAL); /* started, not joined */
+    ck_assert_int_eq(conc_process_terminate(&a), 0);
+    ck_assert_int_eq(conc_process_join(&a, -1), 0);
+    ck_assert_int_eq(conc_process_exitcode(&a, &code), 0);
+    ck_assert_int_eq(code, -SIGTERM);
+    ck_assert_int_eq(conc_process_kill(&b), 0);
+    ck_assert_int_eq(conc_process_join(&b, 30), 0);
+    ck_assert_int_eq(conc_process_exitcode(&b, &code), 0);
+    ck_assert_int_eq(code, -SIGKILL);
+  }
+  ck_assert_int_eq(conc_library_shutdown(), 0);
+}
+END_TEST
+
+/* From a parent running threads: the fork server's child is a fresh
+ * single-threaded program (no memory of the parent's); fork's child is a
+ * copy with one thread. */
+static conc_test_latch probe_go;
+static void *parked(void *arg) {
+  (void)arg;
+  conc_test_latch_wait(&probe_go);
+  return NULL;
+}
+
+START_TEST(process_task_multithreaded_parent) {
+  marker = 1;
+  conc_test_latch_init(&probe_go, 1);
+  conc_thread t[4];
+  memset(t, 0, sizeof t);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(conc_thread_start(&t[i], parked, NULL, NULL), 0);
+  int want[] = {10, 10, 11}; /* one thread each; marker only with fork */
+  for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+    conc_process p = {0};
+    int code = -1;
+    ck_assert_int_eq(start_task(&p, "pt_probe", NULL, 0, methods[k], false),
+                     0);
+    ck_assert_int_eq(conc_process_join(&p, -1), 0);
+    ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+#ifdef CONC_TEST_TSAN
+    /* TSan's runtime starts its background thread again in a fork child */
+    if (code / 10 == 2)
+      code -= 10;
+#endif
+    ck_assert_int_eq(code, want[k]);
+  }
+  conc_test_latch_count_down(&probe_go);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(conc_thread_join(&t[i], -1, NULL), 0);
+  ck_assert_int_eq(conc_library_shutdown(), 0);
+}
+END_TEST
+
+/* After fork() a child does not talk to its parent's server: it starts
+ * its own; the parent's keeps working. */
+START_TEST(process_task_server_across_fork) {
+  conc_process p = {0};
+  int code = -1;
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", "hello", 6, NULL),
+                   0); /* the parent's server is up */
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  pid_t c = fork();
+  ck_assert_int_ge(c, 0);
+  if (c == 0) {
+    conc_process q = {0};
+    CHILD_CHECK(conc_process_start_task(&q, "pt_hello", "hello\5", 6, NULL) ==
+                0);
+    CHILD_CHECK(conc_process_join(&q, 60) == 0);
+    CHILD_CHECK(conc_process_exitcode(&q, &code) == 0 && code == 5);
+    CHILD_CHECK(conc_library_shutdown() == 0);
+    _exit(0);
+  }
+  int st;
+  ck_assert_int_eq(waitpid(c, &st, 0), c);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", "hello\6", 6, NULL),
+                   0);
+  ck_assert_int_eq(conc_process_join(&p, -1), 0);
+  ck_assert_int_eq(conc_process_exitcode(&p, &code), 0);
+  ck_assert_int_eq(code, 6);
+  ck_assert_int_eq(conc_library_shutdown(), 0);
+}
+END_TEST
+
+START_TEST(process_task_bad_input) {
+  conc_process p = {0};
+  conc_process_options o;
+  conc_process_options_init(&o);
+  ck_assert_int_eq(o.start_method, CONC_START_DEFAULT);
+  ck_assert_int_eq(conc_process_start_task(NULL, "pt_hello", NULL, 0, NULL),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_process_start_task(&p, NULL, NULL, 0, NULL),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", NULL, 1, NULL),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_process_start_task(&p, "no_such_task", NULL, 0, NULL),
+                   CONC_ENOENT);
+  o.start_method = (conc_start_method)7;
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", NULL, 0, &o),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_process_start(&p, ret_arg, NULL, &o), CONC_EINVAL);
+  o.start_method = CONC_START_FORKSERVER; /* a pointer cannot go there */
+  ck_assert_int_eq(conc_process_start(&p, ret_arg, NULL, &o), CONC_ENOTSUP);
+  o.start_method = CONC_START_DEFAULT;
+  o.size = 1;
+  ck_assert_int_eq(conc_process_start_task(&p, "pt_hello", NULL, 0, &o),
+                   CONC_EINVAL);
+  ck_assert_int_eq(conc_process_pid(&p), 0);
+}
+END_TEST
+
+/* A daemon task started by the fork server dies with its SIGKILLed
+ * parent (and so does the server); a non-daemon one survives it. */
+static void task_daemon_case(bool daemon) {
+  int rep[2];
+  ck_assert_int_eq(pipe(rep), 0);
+  pid_t parent = fork();
+  ck_assert_int_ge(parent, 0);
+  if (parent == 0) {
+    close(rep[0]);
+    conc_process_options o;
+    conc_process_options_init(&o);
+    o.daemon = daemon;
+    conc_process p = {0};
+    CHILD_CHECK(conc_process_start_task(&p, "pt_forever", NULL, 0, &o) == 0);
+    int pid = conc_process_pid(&p);
+    CHILD_CHECK(write(rep[1], &pid, sizeof pid) == sizeof pid);
+    for (;;)
+      pause();
+  }
+  close(rep[1]);
+  int dpid = 0;
+  ck_assert_int_eq(read(rep[0], &dpid, sizeof dpid), (ssize_t)sizeof dpid);
+  close(rep[0]);
+  ck_assert_int_gt(dpid, 0);
+  ck_assert(!gone(dpid));
+  ck_assert_int_eq(kill(parent, SIGKILL), 0);
+  int st;
+  ck_assert_int_eq(waitpid(parent, &st, 0), parent);
+  double t0 = conc_now();
+  if (daemon) {
+    while (!gone(dpid)) {
+      ck_assert_msg(conc_now() - t0 < 30, "daemon %d outlived its parent",
+                    dpid);
+      conc_sleep(0.01);
+    }
+  } else {
+    ck_assert(!gone(dpid));
+    ck_assert_int_eq(kill(dpid, SIGKILL), 0);
+    while (!gone(dpid)) {
+      ck_assert(conc_now() - t0 < 30);
+      conc_sleep(0.01);
+    }
+  }
+}
+
+START_TEST(process_task_daemon_dies_with_killed_parent) {
+  task_daemon_case(true);
+}
+END_TEST
+
+START_TEST(process_task_non_daemon_survives_parent) {
+  task_daemon_case(false);
+}
+END_TEST
+
 /* ---- pipe ---- */
 
 static conc_conn pipe_a, pipe_b;
@@ -458,7 +759,12 @@ CONC_TEST_MAIN("process", process_exit_code, process_signal_exit,
                process_daemon_dies_with_killed_parent,
                process_non_daemon_survives_parent, process_concurrent_join,
                pipe_round_trip,
-               pipe_timeouts_and_bad_input, pipe_garbage_length
+               pipe_timeouts_and_bad_input, pipe_garbage_length,
+               process_task_exit_codes, process_task_timeout_terminate_kill,
+               process_task_multithreaded_parent, process_task_bad_input,
+               process_task_server_across_fork,
+               process_task_daemon_dies_with_killed_parent,
+               process_task_non_daemon_survives_parent
 #ifndef CONC_TEST_TSAN
                ,
                process_daemon_from_exited_thread

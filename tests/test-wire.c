@@ -100,7 +100,7 @@ START_TEST(wire_task_deadline) {
   ck_assert_int_eq(conc__task_decode(&f, &t), 0);
   ck_assert(!t.has_deadline && t.len == 3);
   /* an unknown flag is refused, and both deadline forms at once */
-  buf[3] = 8;
+  buf[3] = 16;
   ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), CONC_EPROTO);
   buf[3] = CONC__FF_DEADLINE | CONC__FF_DEADLINE_ABS;
   ck_assert_int_eq(conc__frame_decode(buf, 16 + 11, &f), CONC_EPROTO);
@@ -307,7 +307,54 @@ START_TEST(wire_fuzz_deterministic) {
 }
 END_TEST
 
-CONC_TEST_MAIN("wire", wire_task_round_trip, wire_task_deadline,
+START_TEST(wire_arena) {
+  /* TASK with FF_ARENA: offset and size of the output space after the
+   * reserved word (and the deadline), then the input */
+  unsigned char buf[96];
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_ARENA | CONC__FF_DEADLINE_ABS,
+                     32 + 2, 9);
+  conc__put32(buf + 16, 1);
+  conc__put32(buf + 20, 0);
+  conc__put64(buf + 24, 777);
+  conc__put64(buf + 32, 1u << 17);
+  conc__put64(buf + 40, 1u << 20);
+  memcpy(buf + 48, "hi", 2);
+  conc__frame f;
+  conc__task_msg t;
+  ck_assert_int_eq(conc__frame_decode(buf, 16 + 34, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), 0);
+  ck_assert(t.arena && t.arena_off == 1u << 17 && t.arena_size == 1u << 20);
+  ck_assert(t.abs_deadline && t.deadline_ns == 777);
+  ck_assert_uint_eq(t.len, 2);
+  ck_assert_int_eq(memcmp(t.in, "hi", 2), 0);
+  /* too short for the offer */
+  conc__frame_header(buf, CONC__FT_TASK, CONC__FF_ARENA, 16, 9);
+  ck_assert_int_eq(conc__frame_decode(buf, 32, &f), 0);
+  ck_assert_int_eq(conc__task_decode(&f, &t), CONC_EPROTO);
+  /* RESULT with FF_ARENA: a length only, outcome 0 only, never with FD */
+  conc__frame_header(buf, CONC__FT_RESULT, CONC__FF_ARENA, 32, 9);
+  conc__result_encode_head(buf + 16, 0, 0, 5, NULL, 0);
+  conc__put64(buf + 40, 4096);
+  conc__result_msg r;
+  ck_assert_int_eq(conc__frame_decode(buf, 48, &f), 0);
+  ck_assert_int_eq(conc__result_decode(&f, &r), 0);
+  ck_assert(r.out == NULL && r.len == 4096);
+  conc__frame_header(buf, CONC__FT_RESULT, CONC__FF_ARENA | CONC__FF_FD, 32, 9);
+  ck_assert_int_eq(conc__frame_decode(buf, 48, &f), 0);
+  ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
+  conc__frame_header(buf, CONC__FT_RESULT, CONC__FF_ARENA, 32, 9);
+  conc__result_encode_head(buf + 16, CONC_ETASK, 3, 5, NULL, 0);
+  ck_assert_int_eq(conc__frame_decode(buf, 48, &f), 0);
+  ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
+  conc__frame_header(buf, CONC__FT_RESULT, CONC__FF_ARENA, 28, 9);
+  conc__result_encode_head(buf + 16, 0, 0, 5, NULL, 0);
+  ck_assert_int_eq(conc__frame_decode(buf, 48, &f), 0);
+  ck_assert_int_eq(conc__result_decode(&f, &r), CONC_EPROTO);
+}
+END_TEST
+
+
+CONC_TEST_MAIN("wire", wire_arena, wire_task_round_trip, wire_task_deadline,
                wire_stop_frame,
                wire_result_round_trip,
                wire_hello, wire_ring_wraps, wire_fuzz_deterministic)

@@ -164,6 +164,12 @@ say "that ignores it (its worker is killed), a priority, a progress display"
 say "and statistics with timing."
 show procpool-extras
 
+heading "Processes from the fork server (multiprocessing's \"forkserver\")"
+say "conc_process_start_task runs a registered task in a child forked from"
+say "a fork server (this program run again, stopped in conc_init): the child"
+say "inherits nothing, so results come back through named shared memory."
+show proc-forkserver
+
 heading "什么时候用多进程: one process scans image addresses, another downloads"
 say "The seed's crawler design on local data: a scanner process queues image"
 say "addresses, a downloader process fetches and checksums them."

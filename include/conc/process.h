@@ -1,22 +1,35 @@
 /* conc/process.h - child processes running a function (multiprocessing).
  *
- * Python's multiprocessing.Process, with the "fork" start method:
+ * Python's multiprocessing.Process:
  *
- *   p = Process(target=f, args=(x,))     conc_process p;
+ *   p = Process(target=f, args=(x,))     conc_process p = {0};
  *   p.daemon = True; p.start()            o.daemon = true;
- *                                         conc_process_start(&p, f, x, &o)
+ *                                         conc_process_start_task(&p,
+ *                                             "f", x, xlen, &o)
+ *                                         or, forked: conc_process_start(
+ *                                             &p, f, x, &o)
  *   p.join(timeout)                       conc_process_join(&p, timeout)
  *   p.exitcode                            conc_process_exitcode(&p, &code)
  *   p.is_alive(), p.pid                   conc_process_is_alive, _pid
  *   p.terminate(), p.kill()               conc_process_terminate, _kill
  *
- * Start method: this version starts children by plain fork() of the calling
- * process.  The child is a copy of the caller: in a multi-threaded parent
- * only the calling thread exists in the child, so the child must not use
- * locks other threads may have held (malloc is made safe by glibc; conc's
- * own pools hold their locks across fork).  The fork-server start method of
- * DECISIONS.md ("Processes") is not built yet; it will become the default
- * and plain fork stay available on request.
+ * Start methods (Python's multiprocessing "forkserver" and "fork"):
+ *
+ *   CONC_START_FORKSERVER  the default for registered tasks
+ *     (conc_process_start_task): the child is forked from a fork server,
+ *     a fresh execution of the program (/proc/self/exe) stopped in
+ *     conc_init, started on first use and shared by every such child of
+ *     the process.  The child is single-threaded and small whatever the
+ *     caller runs or holds; it inherits nothing from the caller but the
+ *     task's name and input bytes (and the standard streams, environment
+ *     and working directory the program had when the server started).
+ *     Needs conc_init(&argc, &argv) first thing in main (conc/base.h).
+ *   CONC_START_FORK  plain fork() of the calling process: the only method
+ *     for a function pointer (conc_process_start), on request for tasks.
+ *     The child is a copy of the caller: in a multi-threaded parent only
+ *     the calling thread exists in the child, so the child must not use
+ *     locks other threads may have held (malloc is made safe by glibc;
+ *     conc's own pools hold their locks across fork).
  *
  * Children are tracked with pidfds: there is no SIGCHLD handler and no
  * waitpid(-1), so other code's children are never reaped by conc.  A child
@@ -31,6 +44,11 @@
  * Unlike PR_SET_PDEATHSIG this does not depend on the thread that forked.
  * A child forked by other code (not conc) inherits those write ends and
  * keeps daemons alive until it exits or execs (they are close-on-exec).
+ *
+ * The fork server is library state: conc_library_shutdown() stops it when
+ * none of its children is left unjoined (a later start begins a new one);
+ * otherwise it ends with the process.  After fork() a child does not use
+ * its parent's server: it starts its own when it needs one.
  *
  * conc_process_start flushes every stdio stream before it forks, so that
  * buffered output is not written twice.  The child runs fn(arg) with the
@@ -66,23 +84,61 @@ typedef struct conc_process {
 /* The child's function: its return value (0..255) is the exit code. */
 typedef int (*conc_process_fn)(void *arg);
 
+/* How a child process starts (see the top of this header). */
+typedef enum conc_start_method {
+  CONC_START_DEFAULT = 0,    /* tasks: the fork server; functions: fork */
+  CONC_START_FORKSERVER = 1, /* a child of the fork server */
+  CONC_START_FORK = 2,       /* fork() of the caller */
+} conc_start_method;
+
 typedef struct conc_process_options {
   size_t size; /* sizeof(conc_process_options); set by _init */
   bool daemon; /* end the child when the parent dies, even by SIGKILL */
+  conc_start_method start_method; /* CONC_START_DEFAULT */
 } conc_process_options;
 
-/* Fill o with defaults (not a daemon). */
+/* Fill o with defaults (not a daemon, the default start method). */
 CONC_EXTERN void conc_process_options_init(conc_process_options *o);
 
 /* Fork a child that runs fn(arg) and exits with its return value.  opts
  * may be NULL.  p must be zero-filled or a process already joined.
  * Returns 0, CONC_EINVAL (NULL p or fn, bad options, p started and not
- * joined), CONC_EAGAIN (process limit), CONC_ENOMEM, or CONC_ENOTSUP (the
- * kernel has no pidfds, before 5.4).  On failure no child runs.  Any
- * thread; never blocks beyond fork itself. */
+ * joined), CONC_ENOTSUP (start_method CONC_START_FORKSERVER: a function
+ * pointer means nothing in another program image - use a registered task;
+ * or the kernel has no pidfds, before 5.4), CONC_EAGAIN (process limit),
+ * CONC_ENOMEM.  On failure no child runs.  Any thread; never blocks
+ * beyond fork itself. */
 CONC_EXTERN int conc_process_start(conc_process *p, conc_process_fn fn,
                                    void *arg,
                                    const conc_process_options *opts);
+
+/* Start a child that runs the registered task `name` (CONC_TASK in
+ * conc/task.h) on in[0..len) - copied now, the caller keeps its buffer -
+ * and exits: code 0 if the task succeeded; if it failed, the task's own
+ * code when that is 1..255, else 1, its message written to the log
+ * (stderr by default).  Its output bytes are dropped: send results back
+ * through a conc_queue, a pipe or shared memory.  The start method is the
+ * fork server unless opts asks for CONC_START_FORK.  The child is joined,
+ * killed, etc. as any other (the calls below).
+ *
+ *   CONC_TASK(crunch, in, len, out) { ... }
+ *   ...
+ *   conc_process p = {0};
+ *   conc_process_start_task(&p, "crunch", buf, n, NULL);
+ *   conc_process_join(&p, -1);
+ *
+ * Returns 0, CONC_EINVAL (NULL p or name, NULL in with len > 0, bad
+ * options, p started and not joined), CONC_ENOENT (no such task), CONC_EPERM
+ * (the fork server is needed and conc_init was not called),
+ * CONC_EREGISTRY (the server's task registry differs: a task registered
+ * at run time), CONC_EBROKEN (the server did not answer), CONC_EAGAIN
+ * (process or descriptor limit), CONC_ENOMEM, -errno.  On failure no
+ * child runs.  Any thread (starts are serialised); blocks while the fork
+ * server starts (first use: an exec of the program, a few milliseconds)
+ * and forks. */
+CONC_EXTERN int conc_process_start_task(conc_process *p, const char *name,
+                                        const void *in, size_t len,
+                                        const conc_process_options *opts);
 
 /* Wait at most timeout seconds (negative: forever) for the child to end,
  * then reap it and release its pidfd.  Returns 0 (ended and reaped; join
@@ -91,13 +147,16 @@ CONC_EXTERN int conc_process_start(conc_process *p, conc_process_fn fn,
 CONC_EXTERN int conc_process_join(conc_process *p, double timeout);
 
 /* The exit status once the child has ended: *code >= 0 is its exit code,
- * *code < 0 is minus the signal that ended it (Python's exitcode).  Reaps
- * the child if it has ended.  Returns 0, CONC_EAGAIN (still running),
- * CONC_EINVAL (NULL, never started).  Never blocks. */
+ * *code < 0 is minus the signal that ended it (Python's exitcode); 255
+ * when it cannot be known (someone else reaped the child, or the fork
+ * server that started it died).  Reaps the child if it has ended.  Returns 0, CONC_EAGAIN (still running),
+ * CONC_EINVAL (NULL, never started).  Never blocks (for a child of the
+ * fork server that has just ended, beyond the moment the server takes to
+ * report its status). */
 CONC_EXTERN int conc_process_exitcode(conc_process *p, int *code);
 
 /* True while the child runs (it is reaped as soon as it is seen ended).
- * False for a process never started.  Never blocks. */
+ * False for a process never started.  Never blocks (as exitcode). */
 CONC_EXTERN bool conc_process_is_alive(conc_process *p);
 
 /* Send SIGTERM / SIGKILL.  A child that has already ended is left alone

@@ -54,8 +54,14 @@
  * Tasks with a deadline are not timed by CONC_EXECUTOR_TIMING.
  *
  * Transport.  Each worker has two rings in shared memory (ring_size bytes
- * each): inputs and outputs up to half a ring travel inline, larger ones
- * in a memfd.  Both sides spin briefly before sleeping (a worker or the
+ * each) and an output arena (2 x ring_size): inputs and outputs up to half
+ * a ring travel inline, larger inputs in a memfd.  Big outputs (64 KiB and
+ * more, once the pool has seen some) are written by the task straight into
+ * the arena and handed to the caller there, without a copy: the result's
+ * conc_bytes then points into shared memory, valid - like any result -
+ * until the future is released, even after the pool is destroyed.  When
+ * the arena is full (the caller holds many big results) outputs travel as
+ * before.  Both sides spin briefly before sleeping (a worker or the
  * pool's collector thread costs CPU for up to ~50 us after its last
  * message, nothing once idle).  Design: docs/internals/process-pool.md.
  */

@@ -677,8 +677,8 @@ static bool client_recv(mpx *m) {
   conc__frame fr;
   conc__result_msg r;
   if (conc__frame_decode(m->rbuf, n, &fr) != 0 ||
-      conc__result_decode(&fr, &r) != 0)
-    protocol_error(m, src, "bad frame");
+      conc__result_decode(&fr, &r) != 0 || (fr.flags & CONC__FF_ARENA))
+    protocol_error(m, src, "bad frame"); /* (arenas: process pools only) */
   int si = m->inter ? src : src - 1;
   if (si < 0 || si >= m->nworkers)
     protocol_error(m, src, "frame from an unknown rank");
