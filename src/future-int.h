@@ -104,6 +104,9 @@ typedef struct conc__helper {
   /* Optional: take a big output buffer back when its future is freed
    * (reused for the next result: no fresh pages to fault in). */
   void (*recycle)(struct conc__helper *h, conc_bytes *b);
+  /* Optional: the waiter stops calling help() and goes to sleep (the
+   * executor's own thread should collect again). */
+  void (*park)(struct conc__helper *h);
   void *pool;
 } conc__helper;
 void conc__helper_release(conc__helper *h);

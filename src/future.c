@@ -396,6 +396,8 @@ static int wait_until(conc_future *f, double deadline) {
       else
         conc__pause();
     }
+    if (h && h->park)
+      h->park(h);
   }
   /* A pool worker helps at once (fork-join: the child is usually on its
    * own deque); others spin briefly before sleeping. */
