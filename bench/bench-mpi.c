@@ -111,16 +111,29 @@ static uint64_t tiny_result(conc_future *f) {
   return v;
 }
 
+static double p50, p99; /* of the last tiny() with window 1 */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
 /* n tiny tasks, window in flight; seconds */
 static double tiny(conc_executor *ex, long n, size_t window) {
   conc_future **ring = calloc(window, sizeof *ring);
   uint64_t *want = calloc(window, sizeof *want);
   CHECK(ring && want);
-  double t0 = conc_now();
+  double *lat = window == 1 ? calloc((size_t)n + 1, sizeof *lat) : NULL;
+  double t0 = conc_now(), ts = t0;
   for (long i = 0; i < n + (long)window; i++) {
     size_t k = (size_t)i % window;
     if (ring[k]) {
       CHECK(tiny_result(ring[k]) == want[k]);
+      if (lat) {
+        double t = conc_now();
+        lat[i - 1] = t - ts;
+        ts = t;
+      }
       conc_future_release(ring[k]);
       ring[k] = NULL;
     }
@@ -132,6 +145,12 @@ static double tiny(conc_executor *ex, long n, size_t window) {
     }
   }
   double t = conc_now() - t0;
+  if (lat) { /* p50 / p99 of the round trips, for the notes column */
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    p50 = lat[n / 2];
+    p99 = lat[n * 99 / 100];
+    free(lat);
+  }
   free(ring);
   free(want);
   return t;
@@ -250,7 +269,11 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "one") == 0 || strcmp(mode, "pipe") == 0) {
     tiny(ex, warm, window);
     double t = tiny(ex, n, window);
-    snprintf(extra, sizeof extra, "window=%zu", window);
+    if (window == 1)
+      snprintf(extra, sizeof extra, "p50=%.0f p99=%.0f", p50 * 1e9,
+               p99 * 1e9);
+    else
+      snprintf(extra, sizeof extra, "window=%zu", window);
     bench_result(t / (double)n * 1e9, "ns/task", extra);
   } else if (strcmp(mode, "big") == 0) {
     bulk(ex, warm < 4 ? warm : 4, window);
