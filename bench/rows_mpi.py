@@ -34,12 +34,13 @@ def rows(quick, add):
         return
     q = quick
     # (conc no isolation, conc isolated, raw MPI, mpi4py) per class
-    ONE = (300, 200, 2_000, 100) if q else (20_000, 5_000, 50_000, 2_000)
-    PIPE = (2_000, 1_000, 10_000, 500) if q else (200_000, 50_000, 500_000, 20_000)
-    BIGN = (8, 8, 8, 4) if q else (300, 200, 300, 50)
-    TONE = (100, 100, 300) if q else (3_000, 2_000, 5_000)
-    TPIPE = (500, 300, 1_000) if q else (30_000, 20_000, 50_000)
-    TBIG = (4, 4, 4) if q else (50, 50, 50)
+    # full mode: about 3 min for the workload (5 rounds) on a quiet machine
+    ONE = (300, 200, 2_000, 100) if q else (10_000, 3_000, 20_000, 1_000)
+    PIPE = (2_000, 1_000, 10_000, 500) if q else (100_000, 30_000, 200_000, 5_000)
+    BIGN = (8, 8, 8, 4) if q else (150, 100, 150, 20)
+    TONE = (100, 100, 300) if q else (1_000, 1_000, 2_000)
+    TPIPE = (500, 300, 1_000) if q else (10_000, 10_000, 20_000)
+    TBIG = (4, 4, 4) if q else (30, 30, 30)
     IDLE = 100 if q else 1000
 
     def conc(net, np_, *args):
@@ -94,7 +95,7 @@ def setup(out, env, quick):
 
 def targets(get, line, rows):
     def us(v):
-        return "%.2f µs" % (v / 1e3)
+        return ("%.2f" % (v / 1e3)).rstrip("0").rstrip(".") + " µs"
 
     def fig(w, cls, prefix):
         v, _ = get(w, cls, prefix)

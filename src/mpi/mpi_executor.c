@@ -82,6 +82,7 @@
  * recently (ns); a waiter that stops driving says so (mx_park) */
 #define HANDOFF_NS 1000000u
 #define HELP_POLL_NS 50000u /* see mx_help */
+#define HELP_BULK_NS 2000000u
 #define RECYCLE_MIN (64u << 10)
 #define RECYCLE_MAX (64u << 20)
 
@@ -915,7 +916,10 @@ static bool mx_help(conc__helper *h) {
      * CPU between calls, which would add a system call (or a time slice)
      * to a result due in a microsecond */
     for (unsigned i = 0; !(work = drive(m, &d)); i++) {
-      if ((i & 7) == 7 && mono_ns() - t0 > HELP_POLL_NS)
+      /* a big input still moving needs our calls for each fragment:
+       * leaving now would hand it to the progress thread and back */
+      uint64_t limit = m->nbulk ? HELP_BULK_NS : HELP_POLL_NS;
+      if ((i & 7) == 7 && mono_ns() - t0 > limit)
         break;
       conc__pause();
     }
@@ -1231,17 +1235,18 @@ static void *progress(void *arg) {
 
 /* ==== executor interface ==== */
 
-static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
-                     const conc_submit_options *o, unsigned flags,
-                     conc_future **out) {
-  mpx *m = M(ex);
+/* The future of a closure (refs: executor + caller if out).  Returns 0
+ * with *fp, or an error (nothing created). */
+static int new_future(mpx *m, conc_fn fn, void *arg,
+                      const conc_submit_options *o, unsigned flags,
+                      bool out, conc_future **fp) {
   const char *name;
   const void *in;
   size_t len;
   conc_bytes *obuf;
   if (!conc__closure_info(fn, arg, &name, &in, &len, &obuf))
     return CONC_ENOTSUP; /* a function pointer cannot cross processes */
-  if (!conc__executor_local(ex))
+  if (!conc__executor_local(&m->ex))
     return CONC_EBROKEN;
   bool found = false;
   size_t index = name ? name_index(m, name, &found) : 0;
@@ -1262,13 +1267,31 @@ static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
   }
+  *fp = f;
+  return 0;
+}
+
+/* A future refused at submission: drop it without touching its closure
+ * (the caller frees arg on error). */
+static void drop_future(conc_future *f, bool out) {
+  f->flags &= (uint16_t)~FF_FREE_ARG;
+  conc_future_release(f);
+  if (out)
+    conc_future_release(f);
+}
+
+static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
+                     const conc_submit_options *o, unsigned flags,
+                     conc_future **out) {
+  mpx *m = M(ex);
+  conc_future *f;
+  int rc = new_future(m, fn, arg, o, flags, out != NULL, &f);
+  if (rc)
+    return rc;
   pthread_mutex_lock(&m->mu);
   if (m->shutdown) {
     pthread_mutex_unlock(&m->mu);
-    f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
-    conc_future_release(f);
-    if (out)
-      conc_future_release(f);
+    drop_future(f, out != NULL);
     return CONC_ESHUTDOWN;
   }
   conc__fq_push(&m->pend_head, &m->pend_tail, f);
@@ -1369,7 +1392,9 @@ static void mx_stats(conc_executor *ex, conc_executor_stats *st) {
 }
 
 /* submit_task: the generic closure (the input is copied once, then sent
- * from there) */
+ * from there; sending a big input straight from the caller's buffer, the
+ * caller driving MPI until it is out, measured slower here: the send
+ * cannot start before the worker rank has finished its previous task) */
 static const conc__executor_vt mx_vt = {
     .kind = "mpi",
     .submit = mx_submit,
