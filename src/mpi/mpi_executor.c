@@ -53,11 +53,11 @@
  * receives again, so pipelined tasks keep arriving) and results are sent
  * with blocking MPI_Send.  With isolation each task goes to a local
  * process pool; the progress thread checks the pool's futures between
- * MPI polls and, with nothing else to do, waits for the oldest one with
- * a doubling timeout: the wait collects the result from the pool's ring
- * itself (future.c, FF_HELPED) and sleeps while the task's process runs,
- * so the rank neither spins against its own task for the CPU nor waits
- * for the pool's collector thread.
+ * MPI polls and, with nothing else to do, collects results from the
+ * pool's rings itself (the futures' helper, FF_HELPED) with a sched_yield
+ * between polls for idle_spin, then waits for the oldest job with a
+ * doubling timeout: the rank neither spins against its own task's process
+ * for the CPU nor waits for the pool's collector thread.
  */
 #include "executor-int.h"
 #include "fsrv.h"
@@ -541,12 +541,26 @@ static int worker_main(mpx *m) {
       last = mono_ns();
       sleep_ns = 0;
     } else if (w.out_head) {
-      /* wait for the oldest job (see the top), then poll MPI again */
-      uint64_t max = (uint64_t)(m->o.idle_sleep_max * 1e9);
-      sleep_ns = sleep_ns ? sleep_ns * 2 : 20000;
-      if (sleep_ns > max)
-        sleep_ns = max;
-      conc_future_wait(w.out_head->f, (double)sleep_ns * 1e-9);
+      /* a job is out: collect from the local pool's rings ourselves (no
+       * hop through its collector thread), yielding the CPU to the task's
+       * process between polls; after idle_spin, wait for the oldest job
+       * with a doubling timeout (sleeps until the collector completes
+       * it), then poll MPI again */
+      conc_future *f = w.out_head->f;
+      conc__helper *h =
+          (f->flags & FF_HELPED) ? conc__closure_helper(f->arg) : NULL;
+      if (h && h->help(h)) {
+        last = mono_ns();
+        sleep_ns = 0;
+      } else if (mono_ns() - last < (uint64_t)(m->o.idle_spin * 1e9)) {
+        sched_yield();
+      } else {
+        uint64_t max = (uint64_t)(m->o.idle_sleep_max * 1e9);
+        sleep_ns = sleep_ns ? sleep_ns * 2 : 20000;
+        if (sleep_ns > max)
+          sleep_ns = max;
+        conc_future_wait(f, (double)sleep_ns * 1e-9);
+      }
     } else {
       idle_wait(m, &w.idle_word, seen, last, &sleep_ns);
     }
