@@ -138,7 +138,8 @@ typedef struct mpx {
   conc_future *pend_head, *pend_tail;
   conc_future *deferred; /* completed by a helper, callbacks pending */
   size_t npending, ninflight;
-  unsigned nbulk; /* bulk inputs still being sent (progress thread) */
+  unsigned nbulk; /* bulk inputs still being sent (under hp->mpi) */
+  bool unpushed;  /* a frame sent did not leave at once (under hp->mpi) */
   bool shutdown, thread_done;
   bool stop_all; /* shutdown(cancel_futures): stop what is in flight */
   unsigned depth;
@@ -511,10 +512,19 @@ static int worker_main(mpx *m) {
   for (;;) {
     bool work = false;
     uint32_t seen = atomic_load_explicit(&w.idle_word, memory_order_acquire);
-    for (int k = 0; k < 64 && !exiting; k++) {
+    /* receive what arrived; one empty probe is not proof (a progress
+     * call may bring in only part of what waits in the shared-memory
+     * queues), so stop after a few in a row: a task run here blocks
+     * receiving, and frames left behind would wait for it (deadlines,
+     * stops) */
+    for (int k = 0, empty = 0; k < 64 && !exiting; k++) {
       int r = worker_recv(&w, &buf, &cap);
-      if (r == 0)
-        break;
+      if (r == 0) {
+        if (++empty >= 4)
+          break;
+        continue;
+      }
+      empty = 0;
       work = true;
       if (r == 2)
         exiting = true;
@@ -686,6 +696,14 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
   e->stop_sent = false;
   e->req[1] = MPI_REQUEST_NULL;
   MPI_Isend(b, (int)flen, MPI_BYTE, s->dest, TAG_FRAME, m->comm, &e->req[0]);
+  /* a small frame usually leaves within the call; if not, it moves only
+   * when rank 0 calls MPI again: say so (mx_submit wakes the progress
+   * thread) */
+  int gone = 0;
+  for (int i = 0; i < 16 && !gone; i++)
+    MPI_Test(&e->req[0], &gone, MPI_STATUS_IGNORE);
+  if (!gone)
+    m->unpushed = true;
   if (bulk) {
     MPI_Isend(in, (int)len, MPI_BYTE, s->dest, TAG_BULK, m->comm,
               &e->req[1]);
@@ -1033,8 +1051,10 @@ static void client_main(mpx *m) {
     if (!others || stops) {
       done_list d = {NULL};
       pthread_mutex_lock(&hp->mpi);
-      if (!others)
+      if (!others) {
+        m->unpushed = false; /* driving pushes them */
         work |= drive(m, &d);
+      }
       if (stops) {
         pass_stops(m, stop_all);
         stopped_all |= stop_all;
@@ -1321,7 +1341,10 @@ static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
     done_list d = {NULL}, mine = {NULL};
     if (!hp->mpi_done) { /* (not a drive: results are left to others) */
       dispatch(m, &d);
-      sent = true;
+      /* sends still to push need somebody calling MPI: if nobody waits,
+       * only the progress thread will */
+      sent = !m->unpushed && !m->nbulk;
+      m->unpushed = false;
       if (d.head)
         split_done(m, &d, &mine);
     }
