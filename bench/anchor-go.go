@@ -51,6 +51,15 @@ func argInt(i int, dflt int64) int64 {
 	return dflt
 }
 
+// The pool size of workload 1: BENCH_WORKERS (1 for the one-worker rows), 2
+// by default.
+func benchWorkers() int {
+	if w, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil && w >= 1 && w <= 64 {
+		return w
+	}
+	return 2
+}
+
 func arg(i int, dflt string) string {
 	if len(os.Args) > i {
 		return os.Args[i]
@@ -227,7 +236,7 @@ func runSubmit() {
 		elapsed = time.Since(t0)
 		done.Wait()
 	case "pool":
-		p := newPool(2, 1024, nil)
+		p := newPool(benchWorkers(), 1024, nil)
 		p.wg.Add(int(n))
 		var done sync.WaitGroup
 		part := func(s int64) {

@@ -98,7 +98,7 @@ static int run_submit(int argc, char **argv) {
   BENCH_CHECK(submitters >= 1 && submitters <= 8 && n_tasks > 0, "bad args");
   futs = calloc((size_t)n_tasks, sizeof *futs);
   BENCH_CHECK(futs, "out of memory");
-  pool = start_pool(2);
+  pool = start_pool(bench_workers());
   bench_slots_reset();
   bench_counter_init(&ctr, ff ? n_tasks : 0);
   int64_t t0, t1;

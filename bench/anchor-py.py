@@ -15,6 +15,7 @@ waiting worker does not help, so it deadlocks with 2 workers), and so are the
 imbalanced 1 µs tasks (the GIL serialises them).
 """
 import concurrent.futures as cf
+import os
 import resource
 import sys
 import threading
@@ -70,7 +71,7 @@ def started_pool(workers):
 def run_submit():
     subs = int(arg(3, "1"))
     n = int(arg(4, "100000"))
-    ex = started_pool(2)
+    ex = started_pool(int(os.environ.get("BENCH_WORKERS", "2")))
     submitters = set()
     start = threading.Barrier(subs + 1)
 

@@ -111,7 +111,7 @@ static int run_submit(int argc, char **argv) {
   req *reqs = calloc((size_t)n, sizeof *reqs);
   BENCH_CHECK(reqs && subs >= 1 && subs <= 8, "bad args");
   memset(reqs, 0, (size_t)n * sizeof *reqs);
-  start_pool(uv_default_loop(), 2);
+  start_pool(uv_default_loop(), bench_workers());
   bench_slots_reset();
   bench_counter_init(&ctr, ff ? n : 0);
   struct sub s[8];
@@ -256,7 +256,9 @@ static int run_idle(int argc, char **argv) {
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   /* the pool reads its size once, at its first use */
-  setenv("UV_THREADPOOL_SIZE", strcmp(w, "idle") ? "2" : (argc > 2 ? argv[2] : "8"), 1);
+  char nw[16];
+  snprintf(nw, sizeof nw, "%d", bench_workers()); /* 2 unless the row says */
+  setenv("UV_THREADPOOL_SIZE", strcmp(w, "idle") ? nw : (argc > 2 ? argv[2] : "8"), 1);
   if (!strcmp(w, "submit")) return run_submit(argc, argv);
   if (!strcmp(w, "rt")) return run_rt(argc, argv);
   if (!strcmp(w, "imbal")) return run_imbal(argc, argv);

@@ -13,6 +13,13 @@
  * process, so halve the counts for the server's share).  Exits 1 if
  * any echo was wrong or any call failed.  The defaults (1000 x 1000 x 64)
  * match issue 6's echo target; CI passes tiny counts.
+ *
+ *   bench-echo serve
+ *
+ * The server alone, for workload E (bench/rows_echo.py): one loop on one
+ * thread, a coroutine per connection (read, write_all), listening on
+ * 127.0.0.1 at an ephemeral port; prints "PORT <n>" and serves until
+ * killed.  The load comes from bench/echo-client.c in another process.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,6 +35,7 @@
 static int listen_fd, port;
 static int nconn = 1000, nreq = 1000, msglen = 64;
 static int failures;
+static double io_timeout = 60; /* serve: none, as the other servers of E */
 
 static int handle(void *arg, void **result) {
   (void)result;
@@ -35,17 +43,18 @@ static int handle(void *arg, void **result) {
   char buf[4096];
   size_t n;
   int err;
-  while ((err = conc_sock_read(fd, buf, sizeof buf, 60, &n)) == 0 && n > 0)
-    if ((err = conc_sock_write_all(fd, buf, n, 60, NULL)) != 0)
+  while ((err = conc_sock_read(fd, buf, sizeof buf, io_timeout, &n)) == 0 &&
+         n > 0)
+    if ((err = conc_sock_write_all(fd, buf, n, io_timeout, NULL)) != 0)
       break;
   conc_sock_close(fd);
   return err;
 }
 
 static int server(void *arg, void **result) {
-  (void)arg;
   (void)result;
-  for (int i = 0; i < nconn; i++) {
+  int forever = arg != NULL;
+  for (int i = 0; forever || i < nconn; i++) {
     int fd;
     int err = conc_tcp_accept(listen_fd, 60, &fd);
     if (err)
@@ -117,12 +126,27 @@ static int bench_main(void *arg, void **result) {
   return 0;
 }
 
+static int serve_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int err = conc_tcp_listen("127.0.0.1", 0, 4096, &listen_fd);
+  if (!err)
+    err = conc_sock_local_port(listen_fd, &port);
+  if (err)
+    return err;
+  io_timeout = -1;
+  printf("PORT %d\n", port);
+  fflush(stdout);
+  return server((void *)1, NULL);
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1)
+  int serve = argc > 1 && !strcmp(argv[1], "serve");
+  if (argc > 1 && !serve)
     nconn = atoi(argv[1]);
-  if (argc > 2)
+  if (argc > 2 && !serve)
     nreq = atoi(argv[2]);
-  if (argc > 3)
+  if (argc > 3 && !serve)
     msglen = atoi(argv[3]);
   if (nconn < 1 || nreq < 1 || msglen < 1 || msglen > 4096) {
     fprintf(stderr, "usage: bench-echo [conns] [requests] [bytes<=4096]\n");
@@ -139,7 +163,7 @@ int main(int argc, char **argv) {
   conc_loop *l;
   if (conc_loop_create(&o, &l))
     return 1;
-  int err = conc_coro_spawn(l, bench_main, NULL, NULL, NULL);
+  int err = conc_coro_spawn(l, serve ? serve_main : bench_main, NULL, NULL, NULL);
   if (!err)
     err = conc_loop_run(l);
   conc_loop_destroy(l);

@@ -12,7 +12,7 @@
  * Prints ns per task.  Inputs are 1..N; every task is accounted for. */
 #include "conc-bench.h"
 
-#define WORKERS 2
+#define WORKERS bench_workers()
 
 static conc_executor *ex;
 static bench_counter ctr;

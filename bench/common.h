@@ -318,6 +318,14 @@ static inline long bench_arg_long(int argc, char **argv, int i, long dflt) {
   return argc > i ? strtol(argv[i], NULL, 10) : dflt;
 }
 
+/* Pool size of the workload 1 rows: BENCH_WORKERS (the driver sets 1 for
+ * the one-worker rows), 2 by default. */
+static inline int bench_workers(void) {
+  const char *e = getenv("BENCH_WORKERS");
+  int w = e ? atoi(e) : 2;
+  return w >= 1 && w <= 64 ? w : 2;
+}
+
 /* Print the RESULT line: value, unit, then preformatted extra fields. */
 static inline void bench_result(double value, const char *unit,
                                 const char *extra) {

@@ -10,8 +10,17 @@
  *   physical fib N      serial fib(N) (ms)
  *   physical imbal N    the imbalanced workload's spins run serially on one
  *                       thread: the efficiency ceiling of the spin itself
+ *   physical handoff N fresh|warm
+ *                       the floor of the per-task-handle class with no pool:
+ *                       N 64-byte records (malloc'd: fresh; or one
+ *                       pre-touched, 64-byte aligned array: warm) written by
+ *                       one thread, passed through a single-producer ring
+ *                       to a second thread that completes each, then all
+ *                       read back in order by the first (ns/task)
  */
 #include "common.h"
+
+#include <stdatomic.h>
 
 static int word;       /* ping-pong futex word: 1 = ping, 2 = pong */
 static long iters;
@@ -135,6 +144,77 @@ static int run_imbal(long n) {
   return 0;
 }
 
+typedef struct rec {
+  uint64_t in, out;
+  int done;
+  char pad[64 - 2 * sizeof(uint64_t) - sizeof(int)];
+} rec;
+
+#define HRING 4096
+static rec *_Atomic hring[HRING];
+/* producer / consumer positions, each on its own line; each side reads the
+ * other's only when its cached copy says it must wait */
+static _Alignas(64) _Atomic long hhead;
+static _Alignas(64) _Atomic long htail;
+static _Alignas(64) long hn;
+
+static void *handoff_consumer(void *arg) {
+  (void)arg;
+  long head = 0;
+  for (long i = 0; i < hn; i++) {
+    while (head == i) {
+      head = atomic_load_explicit(&hhead, memory_order_acquire);
+      if (head == i) bench_pause();
+    }
+    rec *r = atomic_load_explicit(&hring[i % HRING], memory_order_relaxed);
+    if ((i & 63) == 63 || i + 1 == hn)
+      atomic_store_explicit(&htail, i + 1, memory_order_release);
+    r->out = r->in * 3;
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+  }
+  return NULL;
+}
+
+static int run_handoff(long n, int fresh) {
+  rec **rs = malloc((size_t)n * sizeof *rs);
+  rec *arr = NULL;
+  BENCH_CHECK(rs, "out of memory");
+  if (!fresh) {
+    BENCH_CHECK(posix_memalign((void **)&arr, 64, (size_t)n * sizeof *arr) == 0, "oom");
+    memset(arr, 0, (size_t)n * sizeof *arr); /* touched: no page faults */
+  }
+  hn = n;
+  pthread_t t;
+  BENCH_CHECK(pthread_create(&t, NULL, handoff_consumer, NULL) == 0, "thread");
+  int64_t t0 = bench_now_ns();
+  long tail = 0;
+  for (long i = 0; i < n; i++) {
+    rec *r = fresh ? malloc(sizeof *r) : &arr[i];
+    BENCH_CHECK(r, "out of memory");
+    r->in = (uint64_t)i + 1;
+    r->done = 0;
+    rs[i] = r;
+    while (i - tail >= HRING) {
+      tail = atomic_load_explicit(&htail, memory_order_acquire);
+      if (i - tail >= HRING) bench_pause();
+    }
+    atomic_store_explicit(&hring[i % HRING], r, memory_order_relaxed);
+    atomic_store_explicit(&hhead, i + 1, memory_order_release);
+  }
+  for (long i = 0; i < n; i++) {
+    rec *r = rs[i];
+    while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) bench_pause();
+    BENCH_CHECK(r->out == ((uint64_t)i + 1) * 3, "record %ld", i);
+    if (fresh) free(r);
+  }
+  int64_t t1 = bench_now_ns();
+  pthread_join(t, NULL);
+  free(rs);
+  free(arr);
+  bench_result((double)(t1 - t0) / (double)n, "ns/task", NULL);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "";
   long n = bench_arg_long(argc, argv, 2, 1000000);
@@ -146,6 +226,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "malloc")) return run_malloc(n);
   if (!strcmp(w, "fib")) return run_fib(n);
   if (!strcmp(w, "imbal")) return run_imbal(n);
-  fprintf(stderr, "usage: physical futex|spin|atomic1|atomic2|malloc|fib|imbal N\n");
+  if (!strcmp(w, "handoff")) return run_handoff(n, argc > 3 && !strcmp(argv[3], "fresh"));
+  fprintf(stderr, "usage: physical futex|spin|atomic1|atomic2|malloc|fib|imbal|handoff N\n");
   return 64;
 }

@@ -19,6 +19,11 @@
  * the waiter (wake code decided, a later cancel stays pending) or nothing
  * moved and the call returns its timeout/cancel code.
  *
+ * A single send or receive (conc_chan_send/recv and their _until forms)
+ * takes a path of its own, chan_op, inlined: the select of one case
+ * without the case array, the order shuffle or the waiter array, with
+ * the same waiter records and the same rules.
+ *
  * Fairness: a select scans its cases in a random order (xorshift per
  * thread; a random start beyond STACK_CASES cases), so among the cases
  * ready at once each is chosen equally often.
@@ -61,7 +66,7 @@ struct conc_chan {
 
 /* ---- wait queues ---------------------------------------------------- */
 
-static void q_push(waitq *q, waiter *w) {
+static inline __attribute__((always_inline)) void q_push(waitq *q, waiter *w) {
   w->next = NULL;
   w->prev = q->tail;
   if (q->tail)
@@ -72,7 +77,7 @@ static void q_push(waitq *q, waiter *w) {
   w->linked = true;
 }
 
-static void q_unlink(waitq *q, waiter *w) {
+static inline __attribute__((always_inline)) void q_unlink(waitq *q, waiter *w) {
   if (w->prev)
     w->prev->next = w->next;
   else
@@ -87,17 +92,22 @@ static void q_unlink(waitq *q, waiter *w) {
 
 /* The first waiter that can still be completed, unlinked; stale ones are
  * dropped on the way. */
-static waiter *q_pop_live(waitq *q) {
+static inline __attribute__((always_inline)) waiter *q_pop_live(waitq *q) {
   waiter *w;
   while ((w = q->head)) {
-    q_unlink(q, w);
+    q->head = w->next; /* unlink the head (its own links are dead now) */
+    if (q->head)
+      q->head->prev = NULL;
+    else
+      q->tail = NULL;
+    w->linked = false;
     if (w->s->fired == NONE && conc__coro_parked(w->s->co))
       return w;
   }
   return NULL;
 }
 
-static void fire(waiter *w, int code) {
+static inline __attribute__((always_inline)) void fire(waiter *w, int code) {
   w->s->fired = w->index;
   conc__coro_unpark(w->s->co, code);
 }
@@ -124,7 +134,7 @@ static void *buf_pop(conc_chan *ch) {
 
 /* ---- non-blocking steps: 0, CONC_ECLOSED or CONC_EAGAIN ------------- */
 
-static int step_send(conc_chan *ch, void *v) {
+static inline __attribute__((always_inline)) int step_send(conc_chan *ch, void *v) {
   if (ch->closed)
     return CONC_ECLOSED;
   waiter *r = q_pop_live(&ch->recvq);
@@ -140,7 +150,7 @@ static int step_send(conc_chan *ch, void *v) {
   return CONC_EAGAIN;
 }
 
-static int step_recv(conc_chan *ch, void **v) {
+static inline __attribute__((always_inline)) int step_recv(conc_chan *ch, void **v) {
   if (ch->len > 0) {
     *v = buf_pop(ch);
     waiter *s = q_pop_live(&ch->sendq); /* room now: take one sender */
@@ -324,20 +334,50 @@ int conc_chan_try_select(conc_chan_case *cases, size_t n, size_t *index) {
 
 /* ---- single operations ---------------------------------------------- */
 
-int conc_chan_send_until(conc_chan *ch, void *value, double deadline) {
-  if (!conc__coro_current())
+/* A single send (recv false) or receive: the select of one case, without
+ * the order, the case array or the waiter array.  *v is the value to send,
+ * or receives the value. */
+static inline __attribute__((always_inline)) int chan_op(conc_chan *ch, bool recv, void **v, double deadline) {
+  conc_coro *c = conc__coro_current();
+  if (!c)
     return CONC_EPERM;
-  if (!ch)
+  if (!ch) /* a NaN deadline is refused by the callers */
     return CONC_EINVAL;
-  conc_chan_case cs = {ch, CONC_CHAN_SEND, value};
-  size_t i;
-  return do_select(&cs, 1, deadline, &i, true);
+  int err = conc__coro_take_cancel(c);
+  if (err)
+    return err;
+  err = recv ? step_recv(ch, v) : step_send(ch, *v);
+  if (err != CONC_EAGAIN)
+    return err;
+  if (deadline < INFINITY && deadline <= conc_now())
+    return CONC_ETIMEDOUT;
+  sel s;
+  s.co = c;
+  s.fired = NONE;
+  waiter w; /* q_push sets the links */
+  w.s = &s;
+  w.index = 0;
+  w.value = *v;
+  waitq *q = recv ? &ch->recvq : &ch->sendq;
+  q_push(q, &w);
+  err = conc__coro_park(c, deadline);
+  if (s.fired != NONE && err == 0 && recv)
+    *v = w.value;
+  if (w.linked)
+    q_unlink(q, &w);
+  return err;
+}
+
+int conc_chan_send_until(conc_chan *ch, void *value, double deadline) {
+  if (isnan(deadline))
+    return conc__coro_current() ? CONC_EINVAL : CONC_EPERM;
+  return chan_op(ch, false, &value, deadline);
 }
 
 int conc_chan_send(conc_chan *ch, void *value, double timeout) {
   if (isnan(timeout))
     return conc__coro_current() ? CONC_EINVAL : CONC_EPERM;
-  return conc_chan_send_until(ch, value, conc__deadline(timeout));
+  return chan_op(ch, false, &value, conc__deadline(timeout));
 }
 
 int conc_chan_try_send(conc_chan *ch, void *value) {
@@ -347,22 +387,23 @@ int conc_chan_try_send(conc_chan *ch, void *value) {
 }
 
 int conc_chan_recv_until(conc_chan *ch, void **value, double deadline) {
-  if (!conc__coro_current())
-    return CONC_EPERM;
-  if (!ch || !value)
-    return CONC_EINVAL;
-  conc_chan_case cs = {ch, CONC_CHAN_RECV, NULL};
-  size_t i;
-  int err = do_select(&cs, 1, deadline, &i, true);
+  if (!value || isnan(deadline))
+    return conc__coro_current() ? CONC_EINVAL : CONC_EPERM;
+  void *v = NULL;
+  int err = chan_op(ch, true, &v, deadline);
   if (err == 0)
-    *value = cs.value;
+    *value = v;
   return err;
 }
 
 int conc_chan_recv(conc_chan *ch, void **value, double timeout) {
-  if (isnan(timeout))
+  if (isnan(timeout) || !value)
     return conc__coro_current() ? CONC_EINVAL : CONC_EPERM;
-  return conc_chan_recv_until(ch, value, conc__deadline(timeout));
+  void *v = NULL;
+  int err = chan_op(ch, true, &v, conc__deadline(timeout));
+  if (err == 0)
+    *value = v;
+  return err;
 }
 
 int conc_chan_try_recv(conc_chan *ch, void **value) {

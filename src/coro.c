@@ -7,13 +7,17 @@
  * loop->current the coroutine on the CPU.
  *
  * Switching.  A waiting coroutine switches straight to the next one of
- * the current tick (or to the loop's own context, main, when the tick is
- * over), through the annotated conc__ctx_jump of ctx.h, so each coroutine's
- * ASan stack bounds and TSan fiber are maintained there (fiber created by
- * conc__ctx_make at spawn, destroyed when the finished coroutine is
- * reaped).  A finished coroutine leaves by conc__ctx_jump_final; the loop
- * then reaps it (frees its stack) from the main context, never from the
- * stack being freed.
+ * the current tick (or to the loop's own context, main, when main has
+ * work), through the annotated layer of ctx.h, so each coroutine's ASan
+ * stack bounds and TSan fiber are maintained there (fiber created at
+ * spawn, destroyed when the finished coroutine is reaped).  All those
+ * switches happen at one call site, switch_out (not inlined), through
+ * conc__ctx_jump_sym, which leaves by ret: the return-stack predictor
+ * then predicts it.  A new coroutine gets its stack and context at its
+ * first switch in (start_prep: the stack freed last, hot).  A finished
+ * coroutine leaves by conc__ctx_jump_final straight to the next runnable
+ * coroutine (or main), which reaps it (frees its stack) first thing:
+ * never from the stack being freed.
  *
  * States of a coroutine:
  *   NEW      spawned, in the run queue, never ran
@@ -30,8 +34,15 @@
  *
  * Scheduling.  The run queue is FIFO (intrusive singly linked).  One tick
  * runs as many coroutines as were queued at its start (tick_left; so a
- * yielding coroutine runs again only after the others), then main moves
- * expired timers to the queue.
+ * yielding coroutine runs again only after the others).  At a tick
+ * boundary the last coroutine of the tick starts the next tick itself
+ * (switch_out) unless main has work: the queue is empty, or POLL_EVERY
+ * (64) switches ran since main last looked and a timer is armed or the
+ * poller has interest.  Main then polls I/O (without waiting while
+ * coroutines are runnable) and moves expired timers to the queue.  So
+ * while coroutines keep yielding, I/O and timers are still served every
+ * 64 switches (a timer fires at most 64 switches late), and at once
+ * whenever the queue empties; a yield costs no clock read, no epoll call.
  * Timers live in a binary min-heap on (deadline, sequence): equal
  * deadlines wake in the order they were set.  With an empty queue the
  * thread sleeps until the earliest deadline: in epoll_wait once the loop
@@ -55,78 +66,15 @@
 
 #include <time.h>
 
-enum { NEW, READY, YIELDED, RUNNING, WAITING, DONE };
-
-#define NO_HEAP ((size_t)-1)
 #define FREE_RECS_MAX 4096 /* records a loop keeps for reuse */
+/* Switches between two checks of I/O and timers while coroutines stay
+ * runnable (switch_out). */
+#define POLL_EVERY 64
 
-typedef struct local {
-  const void *key;
-  void *value;
-  void (*dtor)(void *);
-  struct local *next;
-} local;
-
-struct conc_coro {
-  conc__ctx ctx;
-  local *locals;            /* coroutine-local values */
-  conc_loop *loop;          /* NULL once finished */
-  conc_coro_fn fn;
-  void *arg;
-  void *result;
-  int err;
-  int state;
-  int wake;                 /* what the current wait returns */
-  bool cancel_pending;
-  int refs;
-  conc_coro *next;          /* run queue */
-  conc_coro *all_prev, *all_next; /* loop's list of unfinished coroutines */
-  /* timer */
-  size_t heap_idx;
-  double deadline;
-  uint64_t seq;
-  /* await */
-  conc_coro *awaited;       /* the coroutine this one waits for */
-  conc_coro *w_prev, *w_next; /* links in awaited->waiters */
-  conc_coro *waiters, *waiters_tail; /* FIFO: woken in await order */
-  conc__stack stack;
-  conc__stack_pool *pool;
-};
-
-typedef struct pool_entry {
-  size_t stack_size;
-  conc__stack_pool *pool;
-  struct pool_entry *next;
-} pool_entry;
-
-struct conc_loop {
-  conc__ctx main;
-  /* The I/O poller (io.c): NULL until first used; created by any thread
-   * and published once by compare-and-swap (release; loads acquire). */
-  _Atomic(conc__io *) io;
-  conc_coro *current;
-  conc_coro *rq_head, *rq_tail;
-  size_t rq_len;
-  size_t tick_left;         /* coroutines the current tick may still run */
-  conc_coro **heap;
-  size_t heap_len, heap_cap;
-  uint64_t seq;
-  conc_coro *all;           /* unfinished coroutines */
-  size_t live;
-  conc_coro *zombie;        /* finished, to reap from main */
-  pool_entry *pools;
-  conc_coro *free_recs;     /* recycled records (linked by next) */
-  size_t n_free_recs;
-  size_t stack_size;
-  int owner_tid;
-  bool running;
-  bool closing;
-};
-
-/* initial-exec: one static-TLS slot, no __tls_get_addr call per access
- * (the library object files are PIC for the shared build). */
-static _Thread_local conc_loop *tls_loop
-    __attribute__((tls_model("initial-exec")));
+/* The loop running on this thread (coro-int.h). */
+_Thread_local conc_loop *conc__tls_loop __attribute__((tls_model("initial-exec")));
+#define tls_loop conc__tls_loop
+typedef conc__local local;
 
 /* ---- stack overflow reports -------------------------------------------
  *
@@ -310,15 +258,7 @@ void conc_coro_options_init(conc_coro_options *o) {
 
 /* ---- run queue ------------------------------------------------------ */
 
-static void rq_push(conc_loop *l, conc_coro *c) {
-  c->next = NULL;
-  if (l->rq_tail)
-    l->rq_tail->next = c;
-  else
-    l->rq_head = c;
-  l->rq_tail = c;
-  l->rq_len++;
-}
+#define rq_push conc__rq_push
 
 static conc_coro *rq_pop(conc_loop *l) {
   conc_coro *c = l->rq_head;
@@ -453,31 +393,73 @@ static int take_cancel(conc_coro *c) {
 
 /* Leave the running coroutine c (already queued or parked): switch
  * straight to the next coroutine of the current tick, or to the main
- * context when the tick is over.  Returns when c runs again (whoever
- * resumes it sets it RUNNING and current). */
-static void switch_out(conc_loop *l, conc_coro *c) {
-  /* A tick boundary with no timer armed and no I/O interest: main would
-   * only start the next tick (nothing else can wake a coroutine), so start
-   * it here.  With I/O interest the boundary goes through main, which
-   * polls. */
-  if (l->tick_left == 0 && l->heap_len == 0 && !io_busy(l))
-    l->tick_left = l->rq_len;
-  conc_coro *n = l->tick_left > 0 ? l->rq_head : NULL;
-  if (!n) {
-    conc__ctx_jump(&c->ctx, &l->main);
-    return;
+ * context when the tick is over and main has work: the run queue is empty
+ * (main sleeps, or returns), or at least POLL_EVERY switches ran since
+ * main last polled and a timer is armed or the poller has interest (main
+ * polls without waiting and wakes due timers, then starts the next tick).
+ * So I/O and timers are checked every POLL_EVERY switches while
+ * coroutines stay runnable, and whenever the run queue empties; a tick
+ * boundary without that starts the next tick here.  Returns when c runs
+ * again (whoever resumes it sets it RUNNING and current).
+ *
+ * Not inlined, and one switch inside: every coroutine switches out from
+ * this one call site, so conc__ctx_jump_sym's return is predicted right
+ * (see src/arch/ctx-x86_64.S). */
+static void start_prep(conc_coro *n);
+static void reap(conc_loop *l, conc_coro *c);
+#define switch_out conc__coro_switch_out
+
+/* The next coroutine of the tick for the running coroutine c to switch to
+ * (popped, RUNNING), c itself (it was alone: no switch), or NULL: go to
+ * main.  See switch_out. */
+static inline conc_coro *next_runnable(conc_loop *l, conc_coro *c) {
+  if (l->tick_left == 0) {
+    size_t len = l->rq_len;
+    if (len > 0 && l->since_poll >= POLL_EVERY) {
+      if (l->heap_len > 0 || io_busy(l))
+        len = 0; /* through main, which polls */
+      else
+        l->since_poll = 0;
+    }
+    l->since_poll += len;
+    l->tick_left = len;
   }
+  if (l->tick_left == 0)
+    return NULL;
+  conc_coro *n = l->rq_head;
   l->tick_left--;
   rq_pop(l);
   n->state = RUNNING;
-  l->current = n;
-  if (n != c)
-    conc__ctx_jump(&c->ctx, &n->ctx);
+  if (n != c) {
+    l->current = n;
+    if (n->ctx.sp == NULL)
+      start_prep(n);
+  }
+  return n;
+}
+
+/* Reap the coroutine that finished last, if any (it switched to us). */
+static inline void reap_zombie(conc_loop *l) {
+  conc_coro *z = l->zombie;
+  if (z) {
+    l->zombie = NULL;
+    reap(l, z);
+  }
+}
+
+__attribute__((noinline)) void conc__coro_switch_out(conc_loop *l,
+                                                     conc_coro *c) {
+  conc_coro *n = next_runnable(l, c);
+  if (n == c)
+    return;
+  conc__ctx_jump_sym(&c->ctx, n ? &n->ctx : &l->main);
+  reap_zombie(l);
 }
 
 /* Park the running coroutine until woken or the deadline (INFINITY: none)
  * and return the wake code (CONC_ETIMEDOUT at the deadline). */
-static int park(conc_coro *c, double deadline) {
+static inline __attribute__((always_inline)) int park(conc_coro *c,
+                                                     double deadline) {
   conc_loop *l = c->loop;
   if (deadline != INFINITY) {
     int err = heap_push(l, c, deadline);
@@ -491,23 +473,17 @@ static int park(conc_coro *c, double deadline) {
 
 /* ---- park / unpark for other modules (coro-int.h) ------------------ */
 
-conc_coro *conc__coro_current(void) { return self_or_eperm(); }
 
-int conc__coro_take_cancel(conc_coro *c) { return take_cancel(c); }
+void conc__coro_wake(conc_coro *c, int code) {
+  CONC_ASSERT(c->loop && c->state == WAITING && !c->awaited);
+  wake(c->loop, c, code);
+}
 
-int conc__coro_park(conc_coro *c, double deadline) {
+int conc__coro_park_timed(conc_coro *c, double deadline) {
   CONC_ASSERT(c && c == self_or_eperm());
   return park(c, deadline);
 }
 
-bool conc__coro_parked(const conc_coro *c) {
-  return c->state == WAITING && !c->awaited;
-}
-
-void conc__coro_unpark(conc_coro *c, int code) {
-  CONC_ASSERT(c->loop && c->state == WAITING && !c->awaited);
-  wake(c->loop, c, code);
-}
 
 _Atomic(conc__io *) *conc__loop_io_slot(conc_loop *l) { return &l->io; }
 
@@ -528,6 +504,7 @@ bool conc__loop_closing(const conc_loop *l) { return l->closing; }
 static void coro_entry(void *p) {
   conc_coro *c = p;
   conc_loop *l = c->loop;
+  reap_zombie(l);
   void *res = NULL;
   int err = c->fn(c->arg, &res);
   while (c->locals) {
@@ -542,8 +519,30 @@ static void coro_entry(void *p) {
   c->state = DONE;
   while (c->waiters)
     wake(l, c->waiters, 0);
+  /* Straight to the next coroutine of the tick (or main), which reaps
+   * this one: its stack is freed from another stack. */
   l->zombie = c;
-  conc__ctx_jump_final(&c->ctx, &l->main);
+  conc_coro *n = next_runnable(l, c);
+  if (!n)
+    l->current = NULL;
+  conc__ctx_jump_final(&c->ctx, n ? &n->ctx : &l->main);
+}
+
+/* Before the first switch into n: run it on the stack freed last (still
+ * in cache and TLB: with spawn-run-finish churn every new coroutine runs
+ * on the stack of the one that just finished) and make its context.  Spawn
+ * only reserved a free stack (or, with none free, allocated one, which is
+ * exchanged here for the hot one), so spawn still reports ENOMEM and this
+ * cannot fail. */
+static void start_prep(conc_coro *n) {
+  if (n->stack.lo)
+    conc__stack_swap_hot(n->pool, &n->stack);
+  else
+    conc__stack_take(n->pool, &n->stack);
+  /* the spawner's FP control state, as documented */
+  int r = conc__ctx_make_fp(&n->ctx, n->stack.lo, n->stack.size, coro_entry, n,
+                            n->fp, conc__ctx_fiber_of(&n->ctx));
+  CONC_MUST(r == 0); /* stack sizes are whole pages */
 }
 
 static void coro_unref(conc_coro *c) {
@@ -585,13 +584,11 @@ static void run_tick(conc_loop *l) {
     conc_coro *c = rq_pop(l);
     c->state = RUNNING;
     l->current = c;
+    if (c->ctx.sp == NULL)
+      start_prep(c);
     conc__ctx_jump(&l->main, &c->ctx);
     l->current = NULL;
-    if (l->zombie) {
-      conc_coro *z = l->zombie;
-      l->zombie = NULL;
-      reap(l, z);
-    }
+    reap_zombie(l);
   }
   l->tick_left = 0;
 }
@@ -616,6 +613,7 @@ static int schedule(conc_loop *l) {
     if (l->live == 0 && !(io && conc__io_held(io, l->closing)))
       break;
     run_tick(l);
+    l->since_poll = 0;
     /* The tick may have created the poller. */
     io = atomic_load_explicit(&l->io, memory_order_acquire);
     if (io && (l->heap_len > 0 || conc__io_busy(io, l->closing))) {
@@ -765,37 +763,48 @@ int conc_coro_spawn(conc_loop *l, conc_coro_fn fn, void *arg,
   if (!fn || (opts && (opts->size != sizeof *opts ||
                        opts->stack_size > ((size_t)1 << 30))))
     return CONC_EINVAL;
-  if (l->owner_tid != conc__gettid())
+  /* A thread running l is its owner: no gettid on that path. */
+  if (tls_loop != l && l->owner_tid != conc__gettid())
     return CONC_EPERM;
   if (l->closing)
     return CONC_ECLOSED;
   size_t size = opts && opts->stack_size ? opts->stack_size : l->stack_size;
   int err = 0;
-  conc__stack_pool *pool = pool_for(l, size, &err);
+  conc__stack_pool *pool = l->pools && l->pools->stack_size == size
+                               ? l->pools->pool
+                               : pool_for(l, size, &err);
   if (!pool)
     return err;
   conc_coro *c = l->free_recs;
   if (c) {
     l->free_recs = c->next;
     l->n_free_recs--;
-    memset(c, 0, sizeof *c);
   } else {
-    c = conc__calloc(1, sizeof *c);
+    c = conc__malloc(sizeof *c);
     if (!c)
       return CONC_ENOMEM;
   }
-  err = conc__stack_alloc(pool, &c->stack);
+  err = conc__stack_reserve(pool, &c->stack);
   if (err) {
     conc__free(c);
     return err;
   }
+  /* Every field, without a memset of the whole record. */
+  c->locals = NULL;
+  c->result = NULL;
+  c->err = 0;
+  c->wake = 0;
+  c->cancel_pending = false;
+  c->all_prev = NULL;
+  c->deadline = 0;
+  c->seq = 0;
+  c->awaited = NULL;
+  c->w_prev = c->w_next = NULL;
+  c->waiters = c->waiters_tail = NULL;
   c->pool = pool;
-  if (conc__ctx_make(&c->ctx, c->stack.lo, c->stack.size, coro_entry, c) !=
-      0) {
-    conc__stack_free(pool, &c->stack);
-    conc__free(c);
-    return CONC_EINVAL;
-  }
+  c->ctx.sp = NULL; /* context made at the first switch in (start_prep) */
+  c->fp = conc__ctx_get_fp();
+  conc__ctx_fiber_early(&c->ctx);
   c->loop = l;
   c->fn = fn;
   c->arg = arg;

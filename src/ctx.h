@@ -31,6 +31,7 @@
 #if defined(CONC_CTX_FORCE_UCONTEXT) ||                                       \
     !(defined(__x86_64__) || defined(__aarch64__))
 #define CONC_CTX_UCONTEXT 1
+#include <fenv.h>
 #include <ucontext.h>
 #endif
 
@@ -78,6 +79,8 @@ typedef struct conc__ctx {
 #endif
 #ifdef CONC_CTX_UCONTEXT
   ucontext_t uc;
+  int uc_round;              /* conc__ctx_make_fp: rounding mode at boot */
+  int uc_round_set;
 #endif
 } conc__ctx;
 
@@ -97,6 +100,16 @@ void conc__ctx_switch(conc__ctx *from, conc__ctx *to);
 void conc__ctx_trampoline(void);
 #endif
 
+#if defined(__x86_64__) && !defined(CONC_CTX_UCONTEXT)
+/* The same switch, leaving by ret instead of pop + jmp: better predicted
+ * when both sides switch from one call site (the scheduler; see
+ * src/arch/ctx-x86_64.S).  Interchangeable with conc__ctx_switch (same
+ * frame). */
+void conc__ctx_switch_ret(conc__ctx *from, conc__ctx *to);
+#else
+#define conc__ctx_switch_ret conc__ctx_switch
+#endif
+
 static inline void conc__ctx_boot(conc__ctx *c);
 
 #ifdef CONC_CTX_UCONTEXT
@@ -111,8 +124,48 @@ static inline void conc__ctx_uc_boot(unsigned hi, unsigned lo) {
  * flush-to-zero) starts as the caller's.  size must hold at least a few
  * hundred bytes; stack_lo needs no particular alignment.  Returns 0, or -1
  * if the stack is too small.  Never allocates. */
+static inline uint64_t conc__ctx_get_fp(void);
+static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
+                                    size_t size, void (*entry)(void *),
+                                    void *arg, uint64_t fp, void *fiber);
+
 static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
                                  void (*entry)(void *), void *arg) {
+  return conc__ctx_make_fp(ctx, stack_lo, size, entry, arg, conc__ctx_get_fp(),
+                           NULL);
+}
+
+/* Give ctx, to be made later by conc__ctx_make_fp, its TSan fiber now
+ * (nothing without TSan); conc__ctx_fiber_of then returns it for
+ * conc__ctx_make_fp.  The scheduler does this at spawn, from the spawner:
+ * created at the first switch in instead, 2*10^4 fibers exhausted TSan's
+ * trace memory in the mprotect-guard test. */
+static inline void conc__ctx_fiber_early(conc__ctx *ctx) {
+#ifdef CONC_CTX_TSAN
+  ctx->tsan_fiber = __tsan_create_fiber(0);
+  ctx->tsan_owned = 1;
+#else
+  (void)ctx;
+#endif
+}
+
+static inline void *conc__ctx_fiber_of(const conc__ctx *ctx) {
+#ifdef CONC_CTX_TSAN
+  return ctx->tsan_fiber;
+#else
+  (void)ctx;
+  return NULL;
+#endif
+}
+
+/* As conc__ctx_make, starting with the floating-point control state fp
+ * (from conc__ctx_get_fp, maybe taken earlier or on another context of
+ * this thread), and with the TSan fiber given by conc__ctx_fiber_early
+ * (fiber from conc__ctx_fiber_of; NULL: create one now).  With the ucontext fallback only the rounding mode is
+ * carried. */
+static inline int conc__ctx_make_fp(conc__ctx *ctx, void *stack_lo,
+                                    size_t size, void (*entry)(void *),
+                                    void *arg, uint64_t fp, void *fiber) {
   if (size < 512)
     return -1;
   ctx->entry = entry;
@@ -123,11 +176,14 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
   ctx->asan_fake = NULL;
 #endif
 #ifdef CONC_CTX_TSAN
-  ctx->tsan_fiber = __tsan_create_fiber(0);
+  ctx->tsan_fiber = fiber ? fiber : __tsan_create_fiber(0);
   ctx->tsan_owned = 1;
+#else
+  (void)fiber;
 #endif
   uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
 #if defined(CONC_CTX_UCONTEXT)
+  ctx->uc_round_set = 0;
   if (getcontext(&ctx->uc) != 0)
     return -1;
   ctx->uc.uc_stack.ss_sp = stack_lo;
@@ -136,6 +192,8 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
   uintptr_t p = (uintptr_t)ctx;
   makecontext(&ctx->uc, (void (*)(void))conc__ctx_uc_boot, 2,
               (unsigned)(p >> 16 >> 16), (unsigned)(p & 0xffffffffu));
+  ctx->uc_round = (int)fp;
+  ctx->uc_round_set = 1;
   (void)top;
 #elif defined(__x86_64__)
   /* Frame popped by conc__ctx_switch, lowest address first:
@@ -144,10 +202,7 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
    *   [6] rbp = 0 [7] return address = trampoline
    * After the ret, rsp = top (16-aligned), as at a call site. */
   uint64_t *f = (uint64_t *)top - 8;
-  uint32_t mxcsr;
-  uint16_t fcw;
-  __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
-  f[0] = (uint64_t)(mxcsr & ~0x3fu) | ((uint64_t)fcw << 32);
+  f[0] = fp; /* (MXCSR & ~status flags) | x87 CW << 32: conc__ctx_get_fp */
   f[1] = f[2] = f[3] = 0;
   f[4] = (uint64_t)(uintptr_t)ctx;
   f[5] = (uint64_t)(uintptr_t)conc__ctx_boot;
@@ -159,8 +214,7 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
    *   [0] x19 = boot fn [1] x20 = boot arg [2..9] x21-x28
    *   [10] x29 = 0 [11] x30 = trampoline [12..19] d8-d15 [20] FPCR [21] pad */
   uint64_t *f = (uint64_t *)top - 22;
-  uint64_t fpcr;
-  __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+  uint64_t fpcr = fp;
   for (int i = 0; i < 22; i++)
     f[i] = 0;
   f[0] = (uint64_t)(uintptr_t)conc__ctx_boot;
@@ -170,6 +224,25 @@ static inline int conc__ctx_make(conc__ctx *ctx, void *stack_lo, size_t size,
   ctx->sp = f;
 #endif
   return 0;
+}
+
+/* The calling thread's floating-point control state, for
+ * conc__ctx_make_fp (so that a context made later starts with the state of
+ * whoever asked for it, not of whoever makes it).  With the ucontext
+ * fallback only the rounding mode is carried. */
+static inline uint64_t conc__ctx_get_fp(void) {
+#if defined(CONC_CTX_UCONTEXT)
+  return (uint64_t)(unsigned)fegetround();
+#elif defined(__x86_64__)
+  uint32_t mxcsr;
+  uint16_t fcw;
+  __asm__ __volatile__("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
+  return (uint64_t)(mxcsr & ~0x3fu) | ((uint64_t)fcw << 32);
+#elif defined(__aarch64__)
+  uint64_t fpcr;
+  __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+  return fpcr;
+#endif
 }
 
 /* ---- annotated layer ----------------------------------------------------- */
@@ -222,7 +295,8 @@ static inline void conc__ctx_asan_finish(void *fake) {
 }
 #endif
 
-static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final) {
+static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final,
+                                   int sym) {
 #ifdef CONC_CTX_ASAN
   conc__ctx_asan_prev = from;
   __sanitizer_start_switch_fiber(final ? NULL : &from->asan_fake, to->stack_lo,
@@ -232,7 +306,10 @@ static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final) {
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
   (void)final;
-  conc__ctx_switch(from, to);
+  if (sym)
+    conc__ctx_switch_ret(from, to);
+  else
+    conc__ctx_switch(from, to);
 #ifdef CONC_CTX_ASAN
   conc__ctx_asan_finish(from->asan_fake);
 #endif
@@ -241,7 +318,14 @@ static inline void conc__ctx_jump_(conc__ctx *from, conc__ctx *to, int final) {
 /* Switch from the running context (from) to to, with sanitizer annotations.
  * Returns when something switches back to from. */
 static inline void conc__ctx_jump(conc__ctx *from, conc__ctx *to) {
-  conc__ctx_jump_(from, to, 0);
+  conc__ctx_jump_(from, to, 0, 0);
+}
+
+/* As conc__ctx_jump, for switches between contexts that all switch from
+ * the same call site (the scheduler's switch_out): uses
+ * conc__ctx_switch_ret, whose return is predicted right there. */
+static inline void conc__ctx_jump_sym(conc__ctx *from, conc__ctx *to) {
+  conc__ctx_jump_(from, to, 0, 1);
 }
 
 /* As conc__ctx_jump, for a context that will never be resumed (its entry is
@@ -249,13 +333,17 @@ static inline void conc__ctx_jump(conc__ctx *from, conc__ctx *to) {
  * then conc__ctx_destroy from and free its stack from another context. */
 static inline _Noreturn void conc__ctx_jump_final(conc__ctx *from,
                                                   conc__ctx *to) {
-  conc__ctx_jump_(from, to, 1);
+  conc__ctx_jump_(from, to, 1, 0);
   abort();
 }
 
 static inline void conc__ctx_boot(conc__ctx *c) {
 #ifdef CONC_CTX_ASAN
   conc__ctx_asan_finish(NULL);
+#endif
+#ifdef CONC_CTX_UCONTEXT
+  if (c->uc_round_set)
+    fesetround(c->uc_round);
 #endif
   c->entry(c->arg);
   abort(); /* entry returned: it must end with conc__ctx_jump_final */

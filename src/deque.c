@@ -18,8 +18,10 @@ static conc__ring *ring_new(int64_t cap) {
     return NULL;
   r->mask = cap - 1;
   r->retired = NULL;
-  for (int64_t i = 0; i < cap; i++)
-    atomic_init(&r->slot[i], NULL);
+  for (int64_t i = 0; i < cap; i++) {
+    atomic_init(&r->slot[i].fn, NULL);
+    atomic_init(&r->slot[i].arg, NULL);
+  }
   return r;
 }
 
@@ -41,7 +43,18 @@ void conc__deque_destroy(conc__deque *d) {
   atomic_store_explicit(&d->ring, NULL, memory_order_relaxed);
 }
 
-int conc__deque_push(conc__deque *d, void *x) {
+static inline void slot_put(conc__slot *s, conc__job x) {
+  atomic_store_explicit(&s->fn, x.fn, memory_order_relaxed);
+  atomic_store_explicit(&s->arg, x.arg, memory_order_relaxed);
+}
+
+static inline conc__job slot_get(conc__slot *s) {
+  conc__job x = {atomic_load_explicit(&s->fn, memory_order_relaxed),
+                 atomic_load_explicit(&s->arg, memory_order_relaxed)};
+  return x;
+}
+
+int conc__deque_push(conc__deque *d, conc__job x) {
   int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
   /* acquire: pairs with thieves' CAS on top, so their slot reads are done */
   int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
@@ -51,50 +64,48 @@ int conc__deque_push(conc__deque *d, void *x) {
     if (!n)
       return CONC_ENOMEM;
     for (int64_t i = t; i < b; i++)
-      atomic_store_explicit(&n->slot[i & n->mask],
-                            atomic_load_explicit(&r->slot[i & r->mask],
-                                                 memory_order_relaxed),
-                            memory_order_relaxed);
+      slot_put(&n->slot[i & n->mask], slot_get(&r->slot[i & r->mask]));
     n->retired = r;
     /* release: thieves that load the new ring see its slots */
     atomic_store_explicit(&d->ring, n, memory_order_release);
     r = n;
   }
-  atomic_store_explicit(&r->slot[b & r->mask], x, memory_order_relaxed);
+  slot_put(&r->slot[b & r->mask], x);
   /* seq_cst (includes release): publishes the slot to thieves */
   atomic_store_explicit(&d->bottom, b + 1, memory_order_seq_cst);
   return 0;
 }
 
-void *conc__deque_take(conc__deque *d) {
+bool conc__deque_take(conc__deque *d, conc__job *out) {
   int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
   conc__ring *r = atomic_load_explicit(&d->ring, memory_order_relaxed);
   atomic_store_explicit(&d->bottom, b, memory_order_seq_cst);
   int64_t t = atomic_load_explicit(&d->top, memory_order_seq_cst);
   if (t > b) { /* empty */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
-    return NULL;
+    return false;
   }
-  void *x = atomic_load_explicit(&r->slot[b & r->mask], memory_order_relaxed);
+  *out = slot_get(&r->slot[b & r->mask]);
+  bool got = true;
   if (t == b) { /* last item: race the thieves for it */
-    if (!atomic_compare_exchange_strong_explicit(
-            &d->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed))
-      x = NULL;
+    got = atomic_compare_exchange_strong_explicit(
+        &d->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed);
     atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
   }
-  return x;
+  return got;
 }
 
-void *conc__deque_steal(conc__deque *d) {
+int conc__deque_steal(conc__deque *d, conc__job *out) {
   int64_t t = atomic_load_explicit(&d->top, memory_order_seq_cst);
   int64_t b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);
   if (t >= b)
     return CONC__STEAL_EMPTY;
   /* acquire: pairs with the release store of a grown ring */
   conc__ring *r = atomic_load_explicit(&d->ring, memory_order_acquire);
-  void *x = atomic_load_explicit(&r->slot[t & r->mask], memory_order_relaxed);
+  conc__job x = slot_get(&r->slot[t & r->mask]);
   if (!atomic_compare_exchange_strong_explicit(
           &d->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed))
     return CONC__STEAL_RETRY;
-  return x;
+  *out = x;
+  return CONC__STEAL_OK;
 }

@@ -1,4 +1,4 @@
-/* deque.h - Chase-Lev work-stealing deque of pointers (internal).
+/* deque.h - Chase-Lev work-stealing deque of jobs (internal).
  *
  * One owner pushes and takes at the bottom; any thread steals from the top.
  * Lock-free, after Le, Pop, Cohen, Zappa Nardelli, "Correct and Efficient
@@ -13,11 +13,27 @@
 #define CONC_DEQUE_H
 
 #include "internal.h"
+#include "conc/task.h"
+
+/* A job: fn(arg), or (fn == NULL) the task record arg.  Two words, so a
+ * fire-and-forget task travels without a record. */
+typedef struct conc__job {
+  conc_fn fn;
+  void *arg;
+} conc__job;
+
+/* Both words are atomics of their own: a thief may read a slot that the
+ * owner is rewriting (a torn pair); its CAS on top then fails, and the pair
+ * is thrown away. */
+typedef struct conc__slot {
+  _Atomic(conc_fn) fn;
+  _Atomic(void *) arg;
+} conc__slot;
 
 typedef struct conc__ring {
   int64_t mask;
   struct conc__ring *retired; /* older ring, freed at destroy */
-  _Atomic(void *) slot[];
+  conc__slot slot[];
 } conc__ring;
 
 typedef struct conc__deque {
@@ -26,19 +42,20 @@ typedef struct conc__deque {
   _Atomic(conc__ring *) ring;
 } conc__deque;
 
-#define CONC__STEAL_EMPTY ((void *)0)
-#define CONC__STEAL_RETRY ((void *)1)
+#define CONC__STEAL_EMPTY 0
+#define CONC__STEAL_OK 1
+#define CONC__STEAL_RETRY 2
 
 /* log2cap: initial capacity 2^log2cap.  Returns 0 or CONC_ENOMEM. */
 int conc__deque_init(conc__deque *d, int log2cap);
 void conc__deque_destroy(conc__deque *d);
 /* Owner only.  Returns 0 or CONC_ENOMEM (growing failed; x not pushed). */
-int conc__deque_push(conc__deque *d, void *x);
-/* Owner only.  NULL when empty. */
-void *conc__deque_take(conc__deque *d);
-/* Any thread.  An item, CONC__STEAL_EMPTY, or CONC__STEAL_RETRY (lost a
- * race; try again or elsewhere). */
-void *conc__deque_steal(conc__deque *d);
+int conc__deque_push(conc__deque *d, conc__job x);
+/* Owner only.  False when empty. */
+bool conc__deque_take(conc__deque *d, conc__job *out);
+/* Any thread.  CONC__STEAL_OK (*out set), CONC__STEAL_EMPTY, or
+ * CONC__STEAL_RETRY (lost a race; try again or elsewhere). */
+int conc__deque_steal(conc__deque *d, conc__job *out);
 /* Approximate size (any thread). */
 static inline int64_t conc__deque_size(conc__deque *d) {
   int64_t b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);

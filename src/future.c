@@ -145,7 +145,7 @@ void conc_future_release(conc_future *f) {
     conc__free(n);
     n = next;
   }
-  if (f->flags & FF_FREE_ARG)
+  if ((f->flags & FF_FREE_ARG) && f->arg) /* NULL: taken back by submit */
     conc__closure_free(f->arg);
   conc__fcache_free(f);
 }
@@ -297,13 +297,13 @@ int conc_future_stop(conc_future *f) {
 /* ---- running a task ---- */
 
 int conc__future_start(conc_future *f) {
-  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
   for (;;) {
     if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING))
       return CONC__SKIPPED;
     if (atomic_compare_exchange_weak_explicit(
             &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
-            memory_order_relaxed))
+            memory_order_acquire))
       break;
   }
   if ((f->flags & FF_DEADLINE) && conc_now() > f->u.deadline)
@@ -333,7 +333,9 @@ bool conc__future_succeed(conc_future *f, void *result) {
 }
 
 int conc__future_run(conc_future *f, double *submitted) {
-  uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+  /* acquire: a cancelled record's outcome was written by the canceller, and
+   * whoever drops the last reference reads it */
+  uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
   for (;;) {
     if ((s & FS_MASK) != FS_PENDING || (s & FS_COMPLETING)) {
       return CONC__SKIPPED; /* cancelled before it started */
@@ -342,7 +344,7 @@ int conc__future_run(conc_future *f, double *submitted) {
      * release pairs with claim()'s acquire */
     if (atomic_compare_exchange_weak_explicit(
             &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
-            memory_order_relaxed))
+            memory_order_acquire))
       break;
   }
   if ((f->flags & FF_TIMED) && submitted)
@@ -372,6 +374,7 @@ int conc__future_run(conc_future *f, double *submitted) {
 /* ---- waiting ---- */
 
 #define SPIN_ROUNDS 256
+#define WAIT_SPIN 30e-6  /* seconds a non-worker waiter spins, at most */
 #define HELP_SPIN 100e-6 /* seconds a waiter collects remote results */
 
 static int wait_until(conc_future *f, double deadline) {
@@ -400,12 +403,26 @@ static int wait_until(conc_future *f, double deadline) {
       h->park(h);
   }
   /* A pool worker helps at once (fork-join: the child is usually on its
-   * own deque); others spin briefly before sleeping. */
-  for (int i = tl_help ? SPIN_ROUNDS : 0; i < SPIN_ROUNDS; i++) {
-    conc__pause();
-    s = atomic_load_explicit(&f->state, memory_order_acquire);
-    if (is_done(s))
-      return 0;
+   * own deque).  Another thread spins before it sleeps, for up to
+   * WAIT_SPIN: longer than a parked worker takes to wake up (futex
+   * ping-pong on the bench machine: ~8 us each way), so that a task handed
+   * to a parked worker costs one wake-up (the worker's), not two. */
+  if (!tl_help) {
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+      conc__pause();
+      s = atomic_load_explicit(&f->state, memory_order_acquire);
+      if (is_done(s))
+        return 0;
+    }
+    double until = fmin(conc_now() + WAIT_SPIN, deadline);
+    for (unsigned i = 1;; i++) {
+      conc__pause();
+      s = atomic_load_explicit(&f->state, memory_order_acquire);
+      if (is_done(s))
+        return 0;
+      if ((i & 63) == 0 && conc_now() >= until)
+        break;
+    }
   }
   double slice = 50e-6;
   for (;;) {
@@ -538,7 +555,7 @@ int conc_future_set_running(conc_future *f) {
     }
     if (atomic_compare_exchange_weak_explicit(
             &f->state, &s, (s & ~FS_MASK) | FS_RUNNING, memory_order_acq_rel,
-            memory_order_relaxed))
+            memory_order_acquire))
       return 0;
   }
 }

@@ -60,6 +60,7 @@ void conc__aligned_free(void *p);
 void *conc__fcache_alloc(size_t n);
 void conc__fcache_free(void *p);
 void conc__fcache_drain(void);
+void conc__fcache_stats(size_t *slabs, size_t *returned, size_t *batches);
 char *conc__vasprintf(const char *fmt, va_list ap);
 char *conc__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

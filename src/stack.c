@@ -43,51 +43,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define CONC_HAVE_VALGRIND 1
-#endif
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define STACK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STACK_ASAN 1
-#endif
-#endif
-#ifdef STACK_ASAN
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#endif
-
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
 
 #define STACK_MAX ((size_t)1 << 30)
-
-typedef struct slab {
-  char *base;
-  size_t len;
-} slab;
-
-struct conc__stack_pool {
-  size_t page;
-  size_t stack_size;   /* usable, page multiple */
-  size_t slot_size;    /* page + stack_size */
-  size_t per_map;
-  conc__guard_mode mode;
-  double map_share;
-  bool fail_unguarded;
-  slab *slabs;
-  size_t nslabs, slabs_cap;
-  size_t next_unused;  /* next never-used slot in the last slab */
-  uintptr_t *free;     /* slot base | guarded bit */
-  size_t nfree, free_cap;
-  size_t live;
-  size_t mprot_entries; /* map entries this pool's mprotect guards added */
-};
 
 /* ---- process-wide state ------------------------------------------------- */
 
@@ -212,6 +172,10 @@ int conc__stack_pool_create(const conc__stack_options *opts,
   if (!p)
     return CONC_ENOMEM;
   p->page = (size_t)sysconf(_SC_PAGESIZE);
+#ifdef CONC_HAVE_VALGRIND
+  /* once: a client request costs a dozen instructions natively */
+  p->valgrind = RUNNING_ON_VALGRIND != 0;
+#endif
   p->stack_size = (opts->stack_size + p->page - 1) & ~(p->page - 1);
   p->slot_size = p->page + p->stack_size;
   p->per_map = opts->slots_per_map;
@@ -291,7 +255,7 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s) {
     return CONC_EINVAL;
   char *slot;
   bool guarded;
-  if (p->nfree > 0) {
+  if (p->nfree > p->reserved) {
     uintptr_t e = p->free[--p->nfree];
     slot = (char *)(e & ~(uintptr_t)1);
     guarded = e & 1;
@@ -311,27 +275,32 @@ int conc__stack_alloc(conc__stack_pool *p, conc__stack *s) {
   s->lo = slot + p->page;
   s->size = p->stack_size;
   s->guarded = guarded;
-#ifdef CONC_HAVE_VALGRIND
-  s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
-#else
   s->valgrind_id = 0;
+#ifdef CONC_HAVE_VALGRIND
+  if (p->valgrind)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #endif
   p->live++;
   return 0;
 }
 
-void conc__stack_free(conc__stack_pool *p, conc__stack *s) {
-  CONC_ASSERT(p && s && s->lo && p->live > 0 && p->nfree < p->free_cap);
+void conc__stack_swap_hot(conc__stack_pool *p, conc__stack *s) {
+  CONC_ASSERT(p && s && s->lo);
+  if (p->nfree == 0)
+    return;
+  uintptr_t e = p->free[p->nfree - 1];
+  uintptr_t mine = ((uintptr_t)s->lo - p->page) | (s->guarded ? 1u : 0u);
+  p->free[p->nfree - 1] = mine;
 #ifdef CONC_HAVE_VALGRIND
-  VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+  if (p->valgrind)
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
-#ifdef STACK_ASAN
-  __asan_unpoison_memory_region(s->lo, s->size);
+  s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
+  s->guarded = e & 1;
+#ifdef CONC_HAVE_VALGRIND
+  if (p->valgrind)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #endif
-  uintptr_t slot = (uintptr_t)s->lo - p->page;
-  p->free[p->nfree++] = slot | (s->guarded ? 1u : 0u);
-  p->live--;
-  s->lo = NULL;
 }
 
 void conc__stack_pool_trim(conc__stack_pool *p) {
@@ -344,7 +313,7 @@ void conc__stack_pool_trim(conc__stack_pool *p) {
 void conc__stack_pool_destroy(conc__stack_pool *p) {
   if (!p)
     return;
-  CONC_ASSERT(p->live == 0);
+  CONC_ASSERT(p->live == 0 && p->reserved == 0);
   for (size_t i = 0; i < p->nslabs; i++)
     CONC_MUST(munmap(p->slabs[i].base, p->slabs[i].len) == 0);
   atomic_fetch_sub_explicit(&mprot_entries_total, p->mprot_entries,

@@ -15,6 +15,28 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CONC_HAVE_VALGRIND 1
+#endif
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define STACK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STACK_ASAN 1
+#endif
+#endif
+#ifdef STACK_ASAN
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
+
 
 typedef enum conc__guard_mode {
   CONC__GUARD_AUTO = 0,     /* probe: install if it works, else mprotect */
@@ -44,6 +66,33 @@ typedef struct conc__stack {
 
 typedef struct conc__stack_pool conc__stack_pool;
 
+/* The pool (stack.c owns it; here so that the per-coroutine operations
+ * below inline into the scheduler). */
+typedef struct slab {
+  char *base;
+  size_t len;
+} slab;
+
+struct conc__stack_pool {
+  size_t page;
+  size_t stack_size;   /* usable, page multiple */
+  size_t slot_size;    /* page + stack_size */
+  size_t per_map;
+  conc__guard_mode mode;
+  double map_share;
+  bool fail_unguarded;
+  slab *slabs;
+  size_t nslabs, slabs_cap;
+  size_t next_unused;  /* next never-used slot in the last slab */
+  uintptr_t *free;     /* slot base | guarded bit */
+  size_t nfree, free_cap;
+  size_t reserved;     /* free stacks promised by conc__stack_reserve */
+  bool valgrind;       /* running on valgrind: register the stacks */
+  size_t live;
+  size_t mprot_entries; /* map entries this pool's mprotect guards added */
+};
+
+
 void conc__stack_options_init(conc__stack_options *o);
 
 /* Create a pool (no memory is mapped until the first allocation).  opts may
@@ -61,7 +110,57 @@ void conc__stack_pool_destroy(conc__stack_pool *p);
 int conc__stack_alloc(conc__stack_pool *p, conc__stack *s);
 
 /* Give s back to its pool.  Never fails. */
-void conc__stack_free(conc__stack_pool *p, conc__stack *s);
+static inline void conc__stack_free(conc__stack_pool *p, conc__stack *s) {
+  CONC_ASSERT(p && s && s->lo && p->live > 0 && p->nfree < p->free_cap);
+#ifdef CONC_HAVE_VALGRIND
+  if (p->valgrind)
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+#ifdef STACK_ASAN
+  __asan_unpoison_memory_region(s->lo, s->size);
+#endif
+  uintptr_t slot = (uintptr_t)s->lo - p->page;
+  p->free[p->nfree++] = slot | (s->guarded ? 1u : 0u);
+  p->live--;
+  s->lo = NULL;
+}
+
+/* Promise a stack for a later conc__stack_take, cheaply: if the pool has
+ * a free stack not yet promised, count it (s->lo = NULL: take it later);
+ * else allocate one into s as conc__stack_alloc.  Returns 0 or
+ * CONC_ENOMEM (nothing promised then).  A promise must be taken before
+ * the pool is destroyed. */
+static inline int conc__stack_reserve(conc__stack_pool *p, conc__stack *s) {
+  if (p->nfree > p->reserved) {
+    p->reserved++;
+    s->lo = NULL;
+    return 0;
+  }
+  return conc__stack_alloc(p, s);
+}
+
+/* Take a promised stack (s->lo was set NULL by conc__stack_reserve): the
+ * free stack freed last.  Never fails. */
+static inline void conc__stack_take(conc__stack_pool *p, conc__stack *s) {
+  CONC_ASSERT(p->reserved > 0 && p->nfree >= p->reserved);
+  p->reserved--;
+  uintptr_t e = p->free[--p->nfree];
+  s->lo = (char *)(e & ~(uintptr_t)1) + p->page;
+  s->size = p->stack_size;
+  s->guarded = e & 1;
+  s->valgrind_id = 0;
+#ifdef CONC_HAVE_VALGRIND
+  if (p->valgrind)
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#endif
+  p->live++;
+}
+
+/* Exchange the allocated stack s with the free stack freed last, if any
+ * (the one most likely in cache and TLB): s then refers to that one and
+ * the other goes back to the pool.  s must not be in use (no frame on it).
+ * Never fails. */
+void conc__stack_swap_hot(conc__stack_pool *p, conc__stack *s);
 
 /* Release the memory of every free stack to the kernel (MADV_DONTNEED; the
  * guards stay). */

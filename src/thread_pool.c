@@ -117,6 +117,11 @@ typedef struct pool {
   _Atomic unsigned nworkers;
   _Atomic int state;
   _Atomic int scanning;
+  /* 1 once shutdown(cancel_futures) asked running tasks to stop: plain
+   * tasks (no future) see it as their stop request; stop_seq is the futex
+   * bumped with it (conc_task_wait_stop) */
+  _Atomic uint64_t stop_all;
+  _Atomic uint32_t stop_seq;
 
   pthread_mutex_t prio_mu;
   conc_future *prio_head, *prio_tail;
@@ -148,10 +153,19 @@ _Atomic int conc__test_spawn_error;
 
 #define RING_SIZE 4096
 
+/* A cell holds a job: fn(arg) for a plain fire-and-forget task (no record
+ * at all), or fn == NULL and the task record in arg.  32 bytes: two cells
+ * per cache line. */
 typedef struct ring_cell {
   _Atomic size_t seq;
-  conc_future *_Atomic f;
+  _Atomic(conc_fn) fn;
+  _Atomic(void *) arg;
+  size_t pad;
 } ring_cell;
+
+/* Set in a full cell's seq by a submitter that takes its plain task back
+ * (it lost a race with shutdown): the consumer drops the job. */
+#define RING_TOMB ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
 /* ---- injection ring (Vyukov's bounded MPMC queue, batch dequeue) ----
  * Cell i is free for the producer of position pos when seq == pos, and
@@ -161,7 +175,7 @@ typedef struct ring_cell {
  * cache line) and prefetches the records all at once, instead of chasing a
  * linked list one cache miss at a time. */
 
-static bool ring_push(pool *p, conc_future *f) {
+static bool ring_push(pool *p, conc__job j, size_t *at) {
   size_t pos = atomic_load_explicit(&p->enq, memory_order_relaxed);
   for (;;) {
     ring_cell *c = &p->ring[pos & p->ring_mask];
@@ -173,9 +187,11 @@ static bool ring_push(pool *p, conc_future *f) {
       if (atomic_compare_exchange_weak_explicit(&p->enq, &pos, pos + 1,
                                                 memory_order_seq_cst,
                                                 memory_order_relaxed)) {
-        atomic_store_explicit(&c->f, f, memory_order_relaxed);
+        atomic_store_explicit(&c->fn, j.fn, memory_order_relaxed);
+        atomic_store_explicit(&c->arg, j.arg, memory_order_relaxed);
         /* release: publishes the task (and the record) to the consumer */
         atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+        *at = pos;
         return true;
       }
     } else if (dif < 0) {
@@ -186,15 +202,28 @@ static bool ring_push(pool *p, conc_future *f) {
   }
 }
 
-/* Take up to max tasks into out[]; returns how many. */
-static size_t ring_take(pool *p, conc_future **out, size_t max) {
+/* A submitter takes back the job it put at pos, unless a consumer has
+ * already claimed it.  Positions only grow, so the CAS cannot mistake a
+ * later lap's job for ours. */
+static bool ring_retract(pool *p, size_t pos) {
+  ring_cell *c = &p->ring[pos & p->ring_mask];
+  size_t full = pos + 1;
+  return atomic_compare_exchange_strong_explicit(
+      &c->seq, &full, full | RING_TOMB, memory_order_acq_rel,
+      memory_order_relaxed);
+}
+
+/* Take up to max jobs into out[]; returns how many (jobs taken back by
+ * their submitters are dropped on the way). */
+static size_t ring_take(pool *p, conc__job *out, size_t max) {
   size_t pos = atomic_load_explicit(&p->deq, memory_order_relaxed);
   for (;;) {
     size_t k = 0;
     while (k < max) {
       ring_cell *c = &p->ring[(pos + k) & p->ring_mask];
       /* acquire: pairs with the producer's release of the cell */
-      if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + k + 1)
+      if ((atomic_load_explicit(&c->seq, memory_order_acquire) & ~RING_TOMB) !=
+          pos + k + 1)
         break;
       k++;
     }
@@ -208,17 +237,45 @@ static size_t ring_take(pool *p, conc_future **out, size_t max) {
     if (atomic_compare_exchange_weak_explicit(&p->deq, &pos, pos + k,
                                               memory_order_seq_cst,
                                               memory_order_relaxed)) {
+      size_t n = 0;
       for (size_t i = 0; i < k; i++) {
         ring_cell *c = &p->ring[(pos + i) & p->ring_mask];
-        out[i] = atomic_load_explicit(&c->f, memory_order_relaxed);
-        __builtin_prefetch(out[i], 1);
-        /* release: the cell is free for the producer a lap later */
-        atomic_store_explicit(&c->seq, pos + i + p->ring_mask + 1,
-                              memory_order_release);
+        conc__job j = {atomic_load_explicit(&c->fn, memory_order_relaxed),
+                       atomic_load_explicit(&c->arg, memory_order_relaxed)};
+        size_t full = pos + i + 1, next = pos + i + p->ring_mask + 1;
+        /* release: the cell is free for the producer a lap later.  A plain
+         * job is claimed by this CAS against its submitter's retract; a
+         * record's submitter takes it back by cancelling the record
+         * instead, so a store is enough. */
+        if (j.fn && !atomic_compare_exchange_strong_explicit(
+                        &c->seq, &full, next, memory_order_acq_rel,
+                        memory_order_acquire)) {
+          atomic_store_explicit(&c->seq, next, memory_order_release);
+          continue; /* taken back */
+        }
+        if (!j.fn) {
+          __builtin_prefetch(j.arg, 1);
+          atomic_store_explicit(&c->seq, next, memory_order_release);
+        }
+        out[n++] = j;
       }
-      return k;
+      if (n)
+        return n;
+      pos = atomic_load_explicit(&p->deq, memory_order_relaxed);
+      continue; /* all taken back: look again */
     }
   }
+}
+
+/* A hint for spinning workers: the next cell holds a job.  It reads only
+ * consumer-side lines (deq and the cell), so spinning does not pull the
+ * producers' index away from them; parking decisions use ring_nonempty,
+ * whose seq_cst read of enq pairs with the producers' seq_cst CAS. */
+static inline bool ring_peek(pool *p) {
+  size_t d = atomic_load_explicit(&p->deq, memory_order_relaxed);
+  return (atomic_load_explicit(&p->ring[d & p->ring_mask].seq,
+                               memory_order_relaxed) &
+          ~RING_TOMB) == d + 1;
 }
 
 static inline bool ring_nonempty(pool *p) {
@@ -278,35 +335,48 @@ static conc_future *inj_pop(pool *p) {
   return NULL;
 }
 
-/* Take a batch: return the first task, push the rest onto w's deque (or,
- * with w == NULL, onto `list`). */
-static conc_future *inj_take(pool *p, worker *w) {
-  if (ring_nonempty(p)) {
-    conc_future *batch[BATCH];
+static void run_job(worker *w, conc__job j);
+
+static inline conc__job rec_job(conc_future *f) {
+  conc__job j = {NULL, f};
+  return j;
+}
+
+/* Take a batch: the first job in *out, the rest onto w's deque (w == NULL:
+ * one job only).  False if nothing was found. */
+static bool inj_take(pool *p, worker *w, conc__job *out) {
+  if (ring_peek(p) || (!w && ring_nonempty(p))) {
+    conc__job batch[BATCH];
     size_t k = ring_take(p, batch, w ? BATCH : 1);
     if (k) {
       /* run the first; the rest go to our deque, LIFO: push them newest
        * first so that we take them back oldest first */
-      for (size_t i = k; i-- > 1;)
-        if (conc__deque_push(&w->dq, batch[i]) != 0)
-          inj_push(p, batch[i]); /* no memory to grow: the list */
-      return batch[0];
+      for (size_t i = k; i-- > 1;) {
+        if (CONC_LIKELY(conc__deque_push(&w->dq, batch[i]) == 0))
+          continue;
+        if (!batch[i].fn)
+          inj_push(p, batch[i].arg); /* no memory to grow: the list */
+        else
+          run_job(w, batch[i]); /* nowhere to put it: run it now */
+      }
+      *out = batch[0];
+      return true;
     }
   }
   if (!list_nonempty(p))
-    return NULL;
+    return false;
   int expected = 0;
   if (!atomic_compare_exchange_strong_explicit(&p->inj_lock, &expected, 1,
                                                memory_order_acquire,
                                                memory_order_relaxed))
-    return NULL;
+    return false;
   conc_future *first = inj_pop(p);
   if (first && w) {
     for (int i = 1; i < BATCH; i++) {
       conc_future *f = inj_pop(p);
       if (!f)
         break;
-      if (conc__deque_push(&w->dq, f) != 0) {
+      if (conc__deque_push(&w->dq, rec_job(f)) != 0) {
         /* out of memory growing the deque: put it back at the end of the
          * queue (order among external tasks is not guaranteed anyway) */
         inj_push(p, f);
@@ -316,7 +386,10 @@ static conc_future *inj_take(pool *p, worker *w) {
   }
   /* release: pairs with the acquire CAS of the next consumer */
   atomic_store_explicit(&p->inj_lock, 0, memory_order_release);
-  return first;
+  if (!first)
+    return false;
+  *out = rec_job(first);
+  return true;
 }
 
 /* ---- priority list ----
@@ -369,6 +442,18 @@ static conc_future *prio_pop(pool *p) {
 
 /* ---- finding work ---- */
 
+/* Spinning: cheap look at every queue (hints, no producer line). */
+static bool has_work_hint(pool *p) {
+  if (ring_peek(p) || list_nonempty(p) ||
+      atomic_load_explicit(&p->prio_len, memory_order_relaxed))
+    return true;
+  unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
+  for (unsigned i = 0; i < n; i++)
+    if (conc__deque_size(&p->workers[i].dq))
+      return true;
+  return false;
+}
+
 static bool has_work(pool *p) {
   if (inj_nonempty(p) ||
       atomic_load_explicit(&p->prio_len, memory_order_seq_cst))
@@ -380,10 +465,10 @@ static bool has_work(pool *p) {
   return false;
 }
 
-static conc_future *steal_any(pool *p, worker *w) {
+static bool steal_any(pool *p, worker *w, conc__job *out) {
   unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
   if (n == 0)
-    return NULL;
+    return false;
   unsigned start = w ? (w->rng = w->rng * 1103515245u + 12345u) % n : 0;
   for (int tries = 0; tries < 2; tries++) {
     bool retry = false;
@@ -391,30 +476,32 @@ static conc_future *steal_any(pool *p, worker *w) {
       worker *v = &p->workers[(start + k) % n];
       if (v == w)
         continue;
-      void *x = conc__deque_steal(&v->dq);
-      if (x == CONC__STEAL_RETRY)
+      int rc = conc__deque_steal(&v->dq, out);
+      if (rc == CONC__STEAL_RETRY)
         retry = true;
-      else if (x != CONC__STEAL_EMPTY)
-        return x;
+      else if (rc == CONC__STEAL_OK)
+        return true;
     }
     if (!retry)
       break;
   }
-  return NULL;
+  return false;
 }
 
-static conc_future *find_task(worker *w) {
+static bool find_task(worker *w, conc__job *out) {
   pool *p = w->pool;
-  conc_future *f = conc__deque_take(&w->dq);
-  if (f)
-    return f;
+  if (conc__deque_take(&w->dq, out))
+    return true;
   /* the ring and list hold only tasks older than any in the priority list
    * (they take outside submissions until the first priority is seen) */
-  if ((f = inj_take(p, w)))
-    return f;
-  if ((f = prio_pop(p)))
-    return f;
-  return steal_any(p, w);
+  if (inj_take(p, w, out))
+    return true;
+  conc_future *f = prio_pop(p);
+  if (f) {
+    *out = rec_job(f);
+    return true;
+  }
+  return steal_any(p, w, out);
 }
 
 /* ---- statistics and backpressure ---- */
@@ -548,12 +635,51 @@ static void run(worker *w, conc_future *f) {
   conc_future_release(f);
 }
 
+/* A plain fire-and-forget task: no record, no future.  Its outcome is
+ * only counted; a stop request reaches it through the pool's stop word
+ * (set by shutdown with cancel_futures), and once that is set, plain tasks
+ * not yet started are dropped (counted as cancelled), as queued records
+ * are cancelled. */
+static void run_inline(worker *w, conc__job j) {
+  pool *p = w->pool;
+  bump(&w->n_popped);
+  if (CONC_UNLIKELY(atomic_load_explicit(&p->stop_all, memory_order_relaxed) |
+                    (atomic_load_explicit(&p->state, memory_order_relaxed) ==
+                     ST_BROKEN))) {
+    bump(atomic_load_explicit(&p->state, memory_order_relaxed) == ST_BROKEN
+             ? &w->n_failed
+             : &w->n_cancelled);
+    bump(&w->n_finished);
+    return;
+  }
+  conc__task_ctx ctx = {.stop_id = &p->stop_all,
+                        .stop_match = 1,
+                        .stop_seq = &p->stop_seq};
+  conc__task_ctx *prev = conc__task_ctx_swap(&ctx);
+  j.fn(j.arg);
+  conc__task_ctx_swap(prev);
+  if (CONC_LIKELY(ctx.outcome == 0)) {
+    bump(&w->n_completed);
+  } else {
+    bump(ctx.outcome == CONC_ECANCELED ? &w->n_cancelled : &w->n_failed);
+    conc__free(ctx.msg);
+  }
+  bump(&w->n_finished);
+}
+
+static void run_job(worker *w, conc__job j) {
+  if (j.fn)
+    run_inline(w, j);
+  else
+    run(w, j.arg);
+}
+
 static bool help(void *arg) {
   worker *w = arg;
-  conc_future *f = find_task(w);
-  if (!f)
+  conc__job j;
+  if (!find_task(w, &j))
     return false;
-  run(w, f);
+  run_job(w, j);
   return true;
 }
 
@@ -694,17 +820,17 @@ static void *worker_main(void *arg) {
   worker_init(w);
   /* A new worker starts as a searcher (spawn counted it). */
   for (;;) {
-    conc_future *f = find_task(w);
-    if (f) {
+    conc__job j;
+    if (find_task(w, &j)) {
       /* leaving the searching state: if we were the last searcher, get
        * another one going, so queued work keeps being picked up */
       if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) ==
               1 &&
           has_work(p))
         add_searcher(p);
-      run(w, f);
-      while ((f = find_task(w)))
-        run(w, f);
+      run_job(w, j);
+      while (find_task(w, &j))
+        run_job(w, j);
       atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
       continue;
     }
@@ -717,7 +843,7 @@ static void *worker_main(void *arg) {
                    : 0;
     for (int i = 0; i < spin; i++) {
       conc__pause();
-      if ((i & 3) == 3 && has_work(p)) {
+      if ((i & 3) == 3 && has_work_hint(p)) {
         found = true;
         break;
       }
@@ -810,6 +936,32 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
   }
   worker *w = tl_worker;
   bool own = w && w->pool == p;
+  /* A plain fire-and-forget task from outside travels as (fn, arg) in the
+   * ring: no record, no allocation.  Anything that needs a record (a
+   * future, a deadline, a priority, timing, a bounded queue, a closure to
+   * free) takes the path below, and so does this one if the ring is full. */
+  if (!out && !own && !flags && !p->max_queued && !p->timing &&
+      (!o || (o->deadline < 0 && prio == 0)) &&
+      !atomic_load_explicit(&p->prio_mode, memory_order_relaxed)) {
+    int st = atomic_load_explicit(&p->state, memory_order_relaxed);
+    if (CONC_UNLIKELY(st != ST_OPEN))
+      return state_error(st);
+    conc__job j = {fn, arg};
+    size_t pos;
+    if (CONC_LIKELY(ring_push(p, j, &pos))) {
+      /* seq_cst: as at the end of the record path below; a job taken back
+       * never runs, one already claimed by a worker runs and counts as
+       * submitted */
+      st = atomic_load_explicit(&p->state, memory_order_seq_cst);
+      if (CONC_UNLIKELY(st != ST_OPEN) && ring_retract(p, pos))
+        return state_error(st);
+      atomic_fetch_add_explicit(
+          &p->ext_submitted[(unsigned)conc__gettid() % STRIPES].n, 1,
+          memory_order_relaxed);
+      notify(p);
+      return 0;
+    }
+  }
   /* Backpressure: outside submissions take a unit of the bounded queue
    * (the pool's own tasks never wait, so they cannot deadlock it). */
   bool room = p->max_queued && !own;
@@ -818,7 +970,10 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
     if (rc)
       return rc;
   }
-  conc_future *f = conc__future_new_task(fn, arg, out ? 2 : 1);
+  /* The record carries a reference for this call (the caller's, or one
+   * dropped at the end): once queued, a worker may run and release it at
+   * any time, and taking it back below touches it. */
+  conc_future *f = conc__future_new_task(fn, arg, 2);
   if (CONC_UNLIKELY(!f)) {
     if (room)
       give_room(p);
@@ -847,10 +1002,12 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
   if (!own && atomic_load_explicit(&p->prio_mode, memory_order_relaxed)) {
     prio_insert(p, f, prio);
   } else if (own) {
-    if (CONC_UNLIKELY(conc__deque_push(&w->dq, f) != 0))
+    if (CONC_UNLIKELY(conc__deque_push(&w->dq, rec_job(f)) != 0))
       inj_push(p, f); /* could not grow the deque: the shared queue */
-  } else if (!ring_push(p, f)) {
-    inj_push(p, f); /* the ring is full */
+  } else {
+    size_t pos;
+    if (!ring_push(p, rec_job(f), &pos))
+      inj_push(p, f); /* the ring is full */
   }
   /* seq_cst: pairs with shutdown's store of the state.  If it still reads
    * OPEN, the push came first, and the workers (which read the state before
@@ -860,15 +1017,16 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
    * has already started it.  (A record taken back stays queued until a
    * worker or destroy drops it, which also returns its queue unit.) */
   st = atomic_load_explicit(&p->state, memory_order_seq_cst);
-  if (CONC_UNLIKELY(st != ST_OPEN)) {
-    f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
-    if (conc__future_cancel(f)) {
-      if (out)
-        conc_future_release(f); /* the caller's; the queue keeps its own */
-      wake_all(p);
-      return state_error(st);
-    }
-    f->flags |= (uint16_t)(flags & FF_FREE_ARG);
+  if (CONC_UNLIKELY(st != ST_OPEN) && conc__future_cancel(f)) {
+    /* the caller frees arg on error: the record must not (a cancelled
+     * record's arg is read by nobody but its final release, which our
+     * release below orders after this store; flags stay untouched, as a
+     * worker may be reading them) */
+    if (flags & FF_FREE_ARG)
+      f->arg = NULL;
+    conc_future_release(f); /* ours; the queue keeps its own */
+    wake_all(p);
+    return state_error(st);
   }
   if (own)
     bump(&w->n_submitted);
@@ -879,6 +1037,8 @@ static int tp_submit(conc_executor *ex, conc_fn fn, void *arg,
   notify(p);
   if (out)
     *out = f;
+  else
+    conc_future_release(f);
   return 0;
 }
 
@@ -891,9 +1051,15 @@ static void fail_queued(pool *p, int outcome, int detail, const char *msg) {
     atomic_store_explicit(&f->next, list, memory_order_relaxed);
     list = f;
   }
+  uint64_t plain = 0; /* plain jobs dropped: no future to tell */
+  conc__job j;
   for (;;) {
-    f = inj_take(p, NULL);
-    if (f) {
+    if (inj_take(p, NULL, &j)) {
+      if (j.fn) {
+        plain++;
+        continue;
+      }
+      f = j.arg;
       atomic_store_explicit(&f->next, list, memory_order_relaxed);
       list = f;
       continue;
@@ -904,15 +1070,24 @@ static void fail_queued(pool *p, int outcome, int detail, const char *msg) {
   }
   unsigned n = atomic_load_explicit(&p->nworkers, memory_order_acquire);
   for (unsigned i = 0; i < n; i++) {
-    void *x;
-    while ((x = conc__deque_steal(&p->workers[i].dq)) != CONC__STEAL_EMPTY) {
-      if (x == CONC__STEAL_RETRY)
+    int rc;
+    while ((rc = conc__deque_steal(&p->workers[i].dq, &j)) !=
+           CONC__STEAL_EMPTY) {
+      if (rc == CONC__STEAL_RETRY)
         continue;
-      f = x;
+      if (j.fn) {
+        plain++;
+        continue;
+      }
+      f = j.arg;
       atomic_store_explicit(&f->next, list, memory_order_relaxed);
       list = f;
     }
   }
+  if (plain)
+    atomic_fetch_add_explicit(outcome == CONC_ECANCELED ? &p->drained_cancelled
+                                                        : &p->drained_failed,
+                              plain, memory_order_relaxed);
   while (list) {
     f = list;
     list = atomic_load_explicit(&f->next, memory_order_relaxed);
@@ -945,6 +1120,10 @@ static int tp_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
                                           memory_order_seq_cst);
   wake_room_waiters(p); /* submitters waiting for room fail now */
   if (cancel_futures) {
+    /* plain tasks: their stop request, and no more of them start */
+    atomic_store_explicit(&p->stop_all, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&p->stop_seq, 1, memory_order_seq_cst);
+    conc__futex_wake(&p->stop_seq, INT_MAX, true); /* waited on as shared */
     /* runs callbacks: no lock held (safe to run concurrently) */
     fail_queued(p, CONC_ECANCELED, 0, NULL);
     pthread_mutex_lock(&p->admin_mu); /* one scanner at a time */
@@ -1133,7 +1312,9 @@ int conc_thread_pool_create(const conc_thread_pool_options *o,
   p->ring_mask = RING_SIZE - 1;
   for (size_t i = 0; i < RING_SIZE; i++) {
     atomic_init(&p->ring[i].seq, i);
-    atomic_init(&p->ring[i].f, NULL);
+    atomic_init(&p->ring[i].fn, NULL);
+    atomic_init(&p->ring[i].arg, NULL);
+    p->ring[i].pad = 0;
   }
   atomic_init(&p->enq, 0);
   atomic_init(&p->deq, 0);

@@ -381,6 +381,98 @@ START_TEST(chan_cancel_after_handoff) {
 }
 END_TEST
 
+/* Direct handoff to a receiver parked with a deadline (its timer armed):
+ * a blocking send hands the value over without parking, the timer is
+ * disarmed, and a cancel that comes after the handoff hits the next wait,
+ * not the receive. */
+static int recv_deadline_then_wait(void *arg, void **result) {
+  cx *x = arg;
+  void *v = NULL;
+  ck_assert_int_eq(conc_chan_recv(x->ch, &v, 10), 0);
+  ck_assert_ptr_eq(v, (void *)7);
+  x->err = conc_coro_sleep(0.001);
+  *result = NULL;
+  return 0;
+}
+static int send_blocking_then_cancel(void *arg, void **result) {
+  cx *x = arg;
+  ck_assert_int_eq(conc_coro_yield(), 0);
+  double t0 = conc_now();
+  ck_assert_int_eq(conc_chan_send(x->ch, (void *)7, 10), 0);
+  ck_assert(conc_now() - t0 < 5); /* handed over, not a timeout */
+  ck_assert_int_eq(conc_coro_cancel(x->victim), 0);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(chan_handoff_deadline_cancel) {
+  conc_loop *l = new_loop();
+  cx x = {.err = 1};
+  ck_assert_int_eq(conc_chan_create(&x.ch, 0), 0);
+  ck_assert_int_eq(
+      conc_coro_spawn(l, recv_deadline_then_wait, &x, NULL, &x.victim), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, send_blocking_then_cancel, &x, NULL, NULL),
+                   0);
+  run_and_destroy(l);
+  ck_assert_int_eq(x.err, CONC_ECANCELED);
+  conc_coro_release(x.victim);
+  conc_chan_release(x.ch);
+}
+END_TEST
+
+/* A receiver whose deadline passed but which has not run yet is stale: a
+ * send skips it and hands the value to the next parked receiver. */
+static conc_chan *st_ch;
+static int st_r1_err = 1, st_r2_err = 1;
+static void *st_r2_val;
+static double st_t0;
+
+static int st_r1(void *arg, void **result) {
+  (void)arg;
+  void *v = NULL;
+  st_t0 = conc_now(); /* margins of 100 ms: a loaded machine may stall us */
+  st_r1_err = conc_chan_recv_until(st_ch, &v, st_t0 + 0.2);
+  *result = NULL;
+  return 0;
+}
+static int st_r2(void *arg, void **result) {
+  (void)arg;
+  st_r2_err = conc_chan_recv(st_ch, &st_r2_val, -1);
+  *result = NULL;
+  return 0;
+}
+static int st_sender(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(conc_coro_sleep_until(st_t0 + 0.1), 0);
+  /* r1 timed out in the same pass of the timers, after this one woke */
+  ck_assert_int_eq(st_r1_err, 1);
+  ck_assert_int_eq(conc_chan_send(st_ch, (void *)5, -1), 0);
+  *result = NULL;
+  return 0;
+}
+static int st_spinner(void *arg, void **result) {
+  (void)arg;
+  while (conc_now() < st_t0 + 0.3) /* both deadlines pass meanwhile */
+    ;
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(chan_stale_receiver_skipped) {
+  conc_loop *l = new_loop();
+  ck_assert_int_eq(conc_chan_create(&st_ch, 0), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, st_r1, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, st_r2, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, st_sender, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, st_spinner, NULL, NULL, NULL), 0);
+  run_and_destroy(l);
+  ck_assert_int_eq(st_r1_err, CONC_ETIMEDOUT);
+  ck_assert_int_eq(st_r2_err, 0);
+  ck_assert_ptr_eq(st_r2_val, (void *)5);
+  conc_chan_release(st_ch);
+}
+END_TEST
+
 /* Cancel pending before the call: returns at once, nothing sent. */
 static int self_cancel(void *arg, void **result) {
   conc_chan *ch = arg;
@@ -808,6 +900,7 @@ CONC_TEST_MAIN("chan", chan_ping_pong, chan_buffered_fifo_close,
                chan_close_wakes, chan_close_wakes_receiver, chan_timeouts,
                chan_bad_args_eperm, chan_cancel_recv, chan_cancel_send,
                chan_cancel_select, chan_cancel_after_handoff,
+               chan_handoff_deadline_cancel, chan_stale_receiver_skipped,
                chan_cancel_pending, chan_select_basic_fair,
                chan_select_parked, chan_producer_consumer,
                coro_lock_fifo, coro_event_semaphore, coro_sync_cancel,

@@ -793,6 +793,82 @@ START_TEST(coro_fp_isolation) {
 }
 END_TEST
 
+/* A new coroutine starts with its spawner's FP control state, even when
+ * a coroutine with another state is the one that switches to it first. */
+static int fp_child(void *arg, void **result) {
+  (void)arg;
+  *result = (void *)(intptr_t)fegetround();
+  return 0;
+}
+static int fp_spawner(void *arg, void **result) {
+  conc_coro **h = arg;
+  ck_assert_int_eq(fesetround(FE_DOWNWARD), 0);
+  ck_assert_int_eq(conc_coro_spawn(NULL, fp_child, NULL, NULL, h), 0);
+  fesetround(FE_TONEAREST);
+  *result = NULL;
+  return 0;
+}
+static int fp_upward_runner(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(fesetround(FE_UPWARD), 0);
+  ck_assert_int_eq(conc_coro_yield(), 0); /* fp_child runs from here */
+  fesetround(FE_TONEAREST);
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_fp_spawner_state) {
+  conc_loop *l = new_loop();
+  conc_coro *h = NULL;
+  ck_assert_int_eq(conc_coro_spawn(l, fp_spawner, &h, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, fp_upward_runner, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_loop_run(l), 0);
+  void *r = NULL;
+  ck_assert_int_eq(conc_coro_result(h, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, FE_DOWNWARD);
+  conc_coro_release(h);
+  ck_assert_int_eq(fegetround(), FE_TONEAREST);
+  ck_assert_int_eq(conc_loop_destroy(l), 0);
+}
+END_TEST
+
+/* Coroutines that keep yielding do not starve a timer: the scheduler
+ * checks timers every few dozen switches, not only when the run queue
+ * empties. */
+static int yl_woke;
+static long yl_yields;
+
+static int yl_sleeper(void *arg, void **result) {
+  (void)arg;
+  ck_assert_int_eq(conc_coro_sleep(0.005), 0);
+  yl_woke = 1;
+  *result = NULL;
+  return 0;
+}
+static int yl_yielder(void *arg, void **result) {
+  (void)arg;
+  double t0 = conc_now();
+  while (!yl_woke) {
+    ck_assert_msg(conc_now() - t0 < 10, "timer starved by yields");
+    ck_assert_int_eq(conc_coro_yield(), 0);
+    yl_yields++;
+  }
+  *result = NULL;
+  return 0;
+}
+
+START_TEST(coro_yield_timer_not_starved) {
+  conc_loop *l = new_loop();
+  yl_woke = 0;
+  ck_assert_int_eq(conc_coro_spawn(l, yl_sleeper, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, yl_yielder, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, yl_yielder, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_loop_run(l), 0);
+  ck_assert(yl_woke);
+  ck_assert_int_eq(conc_loop_destroy(l), 0);
+}
+END_TEST
+
 /* ---- many coroutines, small stacks ---- */
 
 static long many_done;
@@ -984,7 +1060,8 @@ CONC_TEST_MAIN("coro", coro_run_result, coro_spawn_await, coro_many_waiters,
                coro_cancel_yield, coro_cancel_await, coro_cancel_before_start,
                coro_await_timeout, coro_eperm_outside, coro_bad_args,
                coro_enomem, loop_deadlock_destroy, loop_destroy_suspended,
-               coro_fp_isolation, coro_many, coro_locals, coro_cancel_ready,
+               coro_fp_isolation, coro_fp_spawner_state,
+               coro_yield_timer_not_starved, coro_many, coro_locals, coro_cancel_ready,
                coro_timer_heap_random, loop_sleeps_not_spins, group_all_succeed,
                group_first_failure_cancels_siblings, group_parent_cancelled,
                group_errors_and_destroy)

@@ -18,9 +18,18 @@ static _Atomic unsigned char *seen;
 static atomic_long taken;
 static atomic_int owner_done;
 
-static void claim_item(void *x) {
-  uintptr_t i = (uintptr_t)x - 16; /* 0 and 1 are the steal sentinels */
+/* Item i travels as the job {fn = i + 16, arg = ~i}: a torn pair (one word
+ * of one item, the other of another) would fail the check. */
+static conc__job item(uintptr_t i) {
+  conc__job j = {(conc_fn)(i + 16), (void *)~i};
+  return j;
+}
+
+static void claim_item(conc__job x) {
+  uintptr_t i = (uintptr_t)x.fn - 16;
   ck_assert_uint_lt(i, ITEMS);
+  ck_assert_msg((uintptr_t)x.arg == ~i, "torn job: fn %lu arg %lx",
+                (unsigned long)i, (unsigned long)(uintptr_t)x.arg);
   unsigned char was = atomic_exchange(&seen[i], 1);
   ck_assert_msg(was == 0, "item %lu taken twice", (unsigned long)i);
   atomic_fetch_add(&taken, 1);
@@ -29,10 +38,11 @@ static void claim_item(void *x) {
 static void *thief(void *arg) {
   (void)arg;
   for (;;) {
-    void *x = conc__deque_steal(&dq);
-    if (x == CONC__STEAL_RETRY)
+    conc__job x;
+    int rc = conc__deque_steal(&dq, &x);
+    if (rc == CONC__STEAL_RETRY)
       continue;
-    if (x == CONC__STEAL_EMPTY) {
+    if (rc == CONC__STEAL_EMPTY) {
       if (atomic_load(&owner_done) && conc__deque_size(&dq) == 0)
         return NULL;
       sched_yield(); /* 2 cores: let the owner run */
@@ -52,16 +62,16 @@ START_TEST(deque_many_thieves_each_item_once) {
     pthread_create(&t[i], NULL, thief, NULL);
   unsigned seed = 12345;
   for (uintptr_t i = 0; i < ITEMS; i++) {
-    ck_assert_int_eq(conc__deque_push(&dq, (void *)(i + 16)), 0);
+    ck_assert_int_eq(conc__deque_push(&dq, item(i)), 0);
     seed = seed * 1103515245u + 12345u;
     if ((seed >> 16) % 3 == 0) { /* the owner takes some back, LIFO */
-      void *x = conc__deque_take(&dq);
-      if (x)
+      conc__job x;
+      if (conc__deque_take(&dq, &x))
         claim_item(x);
     }
   }
-  void *x;
-  while ((x = conc__deque_take(&dq)))
+  conc__job x;
+  while (conc__deque_take(&dq, &x))
     claim_item(x);
   atomic_store(&owner_done, 1);
   for (int i = 0; i < THIEVES; i++)
@@ -79,15 +89,22 @@ END_TEST
 START_TEST(deque_owner_lifo_thief_fifo) {
   ck_assert_int_eq(conc__deque_init(&dq, 1), 0);
   for (uintptr_t i = 1; i <= 10; i++)
-    ck_assert_int_eq(conc__deque_push(&dq, (void *)i), 0);
+    ck_assert_int_eq(conc__deque_push(&dq, item(i)), 0);
   ck_assert_int_eq(conc__deque_size(&dq), 10);
-  ck_assert_ptr_eq(conc__deque_take(&dq), (void *)10);
-  ck_assert_ptr_eq(conc__deque_steal(&dq), (void *)1);
-  ck_assert_ptr_eq(conc__deque_steal(&dq), (void *)2);
-  for (uintptr_t i = 9; i >= 3; i--)
-    ck_assert_ptr_eq(conc__deque_take(&dq), (void *)i);
-  ck_assert_ptr_null(conc__deque_take(&dq));
-  ck_assert_ptr_eq(conc__deque_steal(&dq), CONC__STEAL_EMPTY);
+  conc__job x;
+  ck_assert(conc__deque_take(&dq, &x));
+  ck_assert_uint_eq((uintptr_t)x.fn, 10 + 16);
+  ck_assert_uint_eq((uintptr_t)x.arg, ~(uintptr_t)10);
+  ck_assert_int_eq(conc__deque_steal(&dq, &x), CONC__STEAL_OK);
+  ck_assert_uint_eq((uintptr_t)x.fn, 1 + 16);
+  ck_assert_int_eq(conc__deque_steal(&dq, &x), CONC__STEAL_OK);
+  ck_assert_uint_eq((uintptr_t)x.fn, 2 + 16);
+  for (uintptr_t i = 9; i >= 3; i--) {
+    ck_assert(conc__deque_take(&dq, &x));
+    ck_assert_uint_eq((uintptr_t)x.fn, i + 16);
+  }
+  ck_assert(!conc__deque_take(&dq, &x));
+  ck_assert_int_eq(conc__deque_steal(&dq, &x), CONC__STEAL_EMPTY);
   conc__deque_destroy(&dq);
   conc_test_fail_alloc_after(1);
   ck_assert_int_eq(conc__deque_init(&dq, 1), CONC_ENOMEM);

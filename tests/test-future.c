@@ -1,6 +1,7 @@
 /* test-future.c - futures made and completed by hand; callbacks; wait and
  * as_completed over hand-made futures; the races that matter. */
 #include "harness.h"
+#include "internal.h"
 
 #include <pthread.h>
 
@@ -431,8 +432,63 @@ START_TEST(as_completed_end_and_errors) {
 }
 END_TEST
 
+
+/* ---- the record cache (fcache.c), with the C library's allocator ---- */
+
+#define NREC 100000
+static conc_future *recs[NREC];
+
+static void *release_half(void *arg) {
+  (void)arg; /* another thread drops the last reference of half of them */
+  for (int i = 0; i < NREC; i += 2)
+    conc_future_release(recs[i]);
+  return NULL;
+}
+
+START_TEST(future_records_come_from_slabs_and_go_back) {
+  conc_test_no_leak_check();
+  conc_set_allocator(malloc, realloc, calloc, free); /* the cache is on */
+  size_t slabs0, ret0, batches0;
+  conc__fcache_stats(&slabs0, &ret0, &batches0);
+  for (int i = 0; i < NREC; i++) {
+    ck_assert_int_eq(conc_future_create(&recs[i]), 0);
+    /* one cache line each */
+    ck_assert_uint_eq((uintptr_t)recs[i] % 64, 0);
+  }
+  size_t slabs1, ret1, batches1;
+  conc__fcache_stats(&slabs1, &ret1, &batches1);
+  ck_assert_uint_ge(slabs1 + ret0, NREC / 1024); /* carved or reused */
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, release_half, NULL), 0);
+  for (int i = 1; i < NREC; i += 2)
+    conc_future_release(recs[i]);
+  ck_assert_int_eq(pthread_join(t, NULL), 0); /* its list: to the depot */
+  conc__fcache_drain();
+  size_t slabs2, ret2, batches2;
+  conc__fcache_stats(&slabs2, &ret2, &batches2);
+  /* all free: every slab is given back (a few may sit in this thread's
+   * list or be the slab it carves from) */
+  ck_assert_uint_ge(ret2 + 4, slabs2);
+  /* and reused before any new slab is carved */
+  for (int i = 0; i < NREC; i++)
+    ck_assert_int_eq(conc_future_create(&recs[i]), 0);
+  size_t slabs3, ret3, batches3;
+  conc__fcache_stats(&slabs3, &ret3, &batches3);
+  ck_assert_uint_eq(slabs3, slabs2);
+  for (int i = 0; i < NREC; i++) {
+    ck_assert_int_eq(conc_future_set_result(recs[i], (void *)(intptr_t)i), 0);
+    void *r;
+    ck_assert_int_eq(conc_future_result(recs[i], 0, &r), 0);
+    ck_assert_ptr_eq(r, (void *)(intptr_t)i);
+    conc_future_release(recs[i]);
+  }
+  conc__fcache_drain();
+}
+END_TEST
+
 CONC_TEST_MAIN("future", future_create_and_set_result,
                future_set_error_details, future_cancel_pending,
+               future_records_come_from_slabs_and_go_back,
                future_invalid_arguments, future_result_timeout,
                future_retain_release, future_callbacks_in_registration_order,
                future_callback_on_cancel, future_failing_callback_is_logged,

@@ -108,6 +108,50 @@ START_TEST(net_wait_fd_ready) {
 }
 END_TEST
 
+/* Coroutines that keep yielding do not starve I/O: the poller is checked
+ * every few dozen switches while coroutines stay runnable. */
+static int ys_got;
+
+static int ys_reader(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  char c = 0;
+  size_t n = 0;
+  ck_assert_int_eq(conc_sock_read(pfd[0], &c, 1, 10, &n), 0);
+  ck_assert_int_eq((int)n, 1);
+  ys_got = 1;
+  return 0;
+}
+static int ys_yielder(void *arg, void **result) {
+  (void)result;
+  long *yields = arg;
+  ck_assert_int_eq(conc_coro_yield(), 0); /* the reader parks first */
+  ck_assert_int_eq(write(pfd[1], "y", 1), 1);
+  double t0 = conc_now();
+  while (!ys_got) {
+    ck_assert_msg(conc_now() - t0 < 10, "I/O starved by yields");
+    ck_assert_int_eq(conc_coro_yield(), 0);
+    (*yields)++;
+  }
+  return 0;
+}
+
+START_TEST(net_yield_io_not_starved) {
+  ck_assert_int_eq(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0);
+  conc_loop *l = new_loop();
+  ys_got = 0;
+  long yields = 0;
+  ck_assert_int_eq(conc_coro_spawn(l, ys_reader, NULL, NULL, NULL), 0);
+  ck_assert_int_eq(conc_coro_spawn(l, ys_yielder, &yields, NULL, NULL), 0);
+  run_destroy(l);
+  ck_assert(ys_got);
+  /* served within a few poll intervals of 64 switches, not never */
+  ck_assert_int_lt(yields, 10000);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+END_TEST
+
 static int wait_misc(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -1692,7 +1736,8 @@ START_TEST(net_error_codes) {
 }
 END_TEST
 
-CONC_TEST_MAIN("net", net_wait_fd_ready, net_wait_fd_misc,
+CONC_TEST_MAIN("net", net_wait_fd_ready, net_yield_io_not_starved,
+               net_wait_fd_misc,
                net_wait_fd_cancel_close, net_destroy_cancels_fd_wait,
                net_watch, net_watch_fd_reuse, net_watch_writable, net_timer,
                net_spawn_threadsafe,

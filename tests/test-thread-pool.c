@@ -3,6 +3,8 @@
 #include "harness.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1010,6 +1012,123 @@ START_TEST(pool_thread_start_failure_reported) {
 }
 END_TEST
 
+
+/* ---- plain fire-and-forget tasks (no record: (fn, arg) in the ring) ---- */
+
+static void *plain_fail(void *a) {
+  (void)a;
+  conc_task_fail(7, "plain task failed");
+  return NULL;
+}
+
+static void *plain_stoppable(void *a) {
+  (void)a;
+  ck_assert(!conc_task_stop_requested());
+  conc_test_latch_count_down(&started);
+  if (conc_task_wait_stop(-1) == 0 && conc_task_stop_requested())
+    conc_task_stopped();
+  atomic_fetch_add(&counter, 1);
+  return NULL;
+}
+
+START_TEST(pool_plain_tasks_outcomes_counted) {
+  /* completed, failed (conc_task_fail), and a full ring: the overflow takes
+   * the record path; every task runs once */
+  atomic_store(&counter, 0);
+  conc_executor *ex = make_pool(2);
+  conc_future *b1 = block_one_worker(ex);
+  conc_test_latch_init(&started, 1);
+  conc_future *b2;
+  ck_assert_int_eq(conc_executor_submit(ex, wait_gate, NULL, &b2), 0);
+  conc_test_latch_wait(&started); /* both workers held: the ring fills */
+  enum { N = 10000 };
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(conc_executor_submit(ex, count, NULL, NULL), 0);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(conc_executor_submit(ex, plain_fail, NULL, NULL), 0);
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  conc_executor_get_stats(ex, &st);
+  ck_assert_uint_eq(st.queued, N + 5);
+  conc_test_latch_count_down(&gate);
+  ck_assert_int_eq(conc_executor_shutdown(ex, true, false), 0);
+  ck_assert_int_eq(atomic_load(&counter), N);
+  conc_executor_stats_init(&st);
+  conc_executor_get_stats(ex, &st);
+  ck_assert_uint_eq(st.submitted, N + 5 + 2);
+  ck_assert_uint_eq(st.completed, N + 2);
+  ck_assert_uint_eq(st.failed, 5);
+  ck_assert_uint_eq(st.queued, 0);
+  conc_future_release(b1);
+  conc_future_release(b2);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+START_TEST(pool_plain_tasks_cancel_futures) {
+  /* shutdown(cancel_futures): running plain tasks get the stop request,
+   * queued ones never start and are counted as cancelled */
+  atomic_store(&counter, 0);
+  conc_executor *ex = make_pool(2);
+  conc_test_latch_init(&started, 2);
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(conc_executor_submit(ex, plain_stoppable, NULL, NULL), 0);
+  conc_test_latch_wait(&started);
+  for (int i = 0; i < 100; i++)
+    ck_assert_int_eq(conc_executor_submit(ex, count, NULL, NULL), 0);
+  ck_assert_int_eq(conc_executor_shutdown(ex, true, true), 0);
+  ck_assert_int_eq(atomic_load(&counter), 2); /* only the two stopped ones */
+  conc_executor_stats st;
+  conc_executor_stats_init(&st);
+  conc_executor_get_stats(ex, &st);
+  ck_assert_uint_eq(st.cancelled, 102); /* 2 stopped + 100 never started */
+  ck_assert_uint_eq(st.completed, 0);
+  ck_assert_int_eq(conc_executor_submit(ex, count, NULL, NULL), CONC_ESHUTDOWN);
+  ck_assert_int_eq(conc_executor_destroy(ex), 0);
+}
+END_TEST
+
+struct racer {
+  conc_executor *ex;
+  long accepted;
+};
+static void *plain_racer(void *arg) {
+  struct racer *r = arg;
+  /* bounded: unbounded submitters would queue millions of tasks that
+   * shutdown(wait) then runs, all of them */
+  for (int i = 0; i < 20000; i++) {
+    int rc = conc_executor_submit(r->ex, count, NULL, NULL);
+    if (rc == 0)
+      r->accepted++;
+    else {
+      ck_assert_int_eq(rc, CONC_ESHUTDOWN);
+      return NULL;
+    }
+  }
+  return NULL;
+}
+
+START_TEST(pool_plain_submit_races_shutdown) {
+  /* submitters race shutdown(wait): a plain task whose submit returned 0
+   * runs exactly once; one refused never runs (taken back from the ring) */
+  for (int round = 0; round < 200; round++) {
+    atomic_store(&counter, 0);
+    conc_executor *ex = make_pool(2);
+    struct racer r[2] = {{ex, 0}, {ex, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+      pthread_create(&t[i], NULL, plain_racer, &r[i]);
+    while (atomic_load(&counter) < 50 && round % 7)
+      sched_yield(); /* every 7th round: shut down at once */
+    ck_assert_int_eq(conc_executor_shutdown(ex, round & 1, false), 0);
+    for (int i = 0; i < 2; i++)
+      pthread_join(t[i], NULL);
+    ck_assert_int_eq(conc_executor_destroy(ex), 0);
+    ck_assert_int_eq(atomic_load(&counter), r[0].accepted + r[1].accepted);
+  }
+}
+END_TEST
+
 CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_submit_invalid_and_after_shutdown, pool_submit_nomem,
                pool_fire_and_forget, pool_task_error,
@@ -1031,4 +1150,7 @@ CONC_TEST_MAIN("thread_pool", pool_submit_and_result, pool_options_and_defaults,
                pool_backpressure_own_tasks_never_wait,
                pool_stats_counts_outcomes,
                pool_stats_cancel_futures_counts_drained,
-               pool_thread_start_failure_reported)
+               pool_thread_start_failure_reported,
+               pool_plain_tasks_outcomes_counted,
+               pool_plain_tasks_cancel_futures,
+               pool_plain_submit_races_shutdown)
