@@ -71,6 +71,7 @@ def load_plugins():
       setup(out, env, quick) -> cleanup    called once before the rounds; may
                                            raise RuntimeError(reason): its rows fail
       targets(get, line, rows)             the issue's targets, as in targets()
+      notes(row, extra_median, fmt_num)    the notes column of its rows
     """
     import importlib.util
     mods = []
@@ -94,10 +95,11 @@ PLUGINS = load_plugins()
 
 class Row:
     def __init__(self, w, cls, impl, argv, n, conc=False, lang="c", futex=False,
-                 shown_n=None, env=None):
+                 shown_n=None, env=None, rounds=None):
         self.w, self.cls, self.impl, self.argv, self.n = w, cls, impl, argv, n
         self.conc, self.lang, self.futex = conc, lang, futex
         self.shown_n = shown_n if shown_n is not None else n
+        self.rounds = rounds  # run in the first `rounds` rounds only (slow anchors)
         self.results = []  # one dict per successful round
         self.failed = None  # first failure message
         self.futex_per_task = None
@@ -400,6 +402,8 @@ def extra_median(row, key):
 
 
 def notes_for(row):
+    if row.plugin is not None and hasattr(row.plugin, "notes"):
+        return row.plugin.notes(row, extra_median, fmt_num)
     parts = []
     p99 = extra_median(row, "p99")
     if p99 is not None:
@@ -770,7 +774,7 @@ def run_all(a, rows, rounds, timeout, env, skipped_lines):
         random.Random(1000 + rnd).shuffle(order)
         t0 = time.time()
         for i, r in enumerate(order):
-            if r.failed:
+            if r.failed or (r.rounds is not None and rnd >= r.rounds):
                 continue
             d, err = run_row(r, a.out, env, timeout)
             if d is None:

@@ -158,13 +158,23 @@ static _Alignas(64) _Atomic long hhead;
 static _Alignas(64) _Atomic long htail;
 static _Alignas(64) long hn;
 
+/* Spin, and past a while let the other thread have the CPU (as a pool's
+ * workers do): on a busy machine two pure spinners wait for each other's
+ * time slices. */
+static inline void handoff_wait(int k) {
+  if (k < 1024)
+    bench_pause();
+  else
+    sched_yield();
+}
+
 static void *handoff_consumer(void *arg) {
   (void)arg;
   long head = 0;
   for (long i = 0; i < hn; i++) {
-    while (head == i) {
+    for (int k = 0; head == i; k++) {
       head = atomic_load_explicit(&hhead, memory_order_acquire);
-      if (head == i) bench_pause();
+      if (head == i) handoff_wait(k);
     }
     rec *r = atomic_load_explicit(&hring[i % HRING], memory_order_relaxed);
     if ((i & 63) == 63 || i + 1 == hn)
@@ -194,16 +204,16 @@ static int run_handoff(long n, int fresh) {
     r->in = (uint64_t)i + 1;
     r->done = 0;
     rs[i] = r;
-    while (i - tail >= HRING) {
+    for (int k = 0; i - tail >= HRING; k++) {
       tail = atomic_load_explicit(&htail, memory_order_acquire);
-      if (i - tail >= HRING) bench_pause();
+      if (i - tail >= HRING) handoff_wait(k);
     }
     atomic_store_explicit(&hring[i % HRING], r, memory_order_relaxed);
     atomic_store_explicit(&hhead, i + 1, memory_order_release);
   }
   for (long i = 0; i < n; i++) {
     rec *r = rs[i];
-    while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) bench_pause();
+    for (int k = 0; !__atomic_load_n(&r->done, __ATOMIC_ACQUIRE); k++) handoff_wait(k);
     BENCH_CHECK(r->out == ((uint64_t)i + 1) * 3, "record %ld", i);
     if (fresh) free(r);
   }

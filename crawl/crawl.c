@@ -27,7 +27,7 @@ static conc_lock robots_fetch; /* see DESIGN; a zero conc_lock is valid */
 
 void crawl_opts_init(crawl_opts *o) {
   memset(o, 0, sizeof *o);
-  o->engine = "threads";
+  o->engine = "processes"; /* the fastest here: docs/crawl.md */
   o->out_dir = "crawl-out";
   o->connections = 16;
   o->per_host = 16;
@@ -77,6 +77,8 @@ int crawl_init(crawl *c, const crawl_opts *o, crawl_counters *ctr,
   c->fo.limits = lim;
   c->fo.stop = stop;
   c->fo.user_agent = o->user_agent;
+  c->page_fo = c->fo;
+  c->page_fo.no_follow = true;
   c->on_error = crawl_collect_error;
   conc_lock_init(&c->lock, 0);
   int rc = url_normalize(o->start, &c->start);
@@ -386,12 +388,21 @@ void crawl_page_done(crawl *c, const char *url, fetch_result *r,
     fail(c, "page", url, r);
     return;
   }
+  found_ctx f = {c, links, sink, ctx};
+  if (r->location) { /* a redirect: its target is a link (see crawl.h) */
+    char *to = NULL;
+    if (url_normalize(r->location, &to) == 0)
+      on_found(&f, EXTRACT_LINK, to);
+    else
+      add(&c->ctr->refused, 1);
+    free(to);
+    return;
+  }
   add(&c->ctr->pages, 1);
   add(&c->ctr->bytes, r->len);
   progress(c, 1, 0);
   if (!is_html(r->content_type))
     return;
-  found_ctx f = {c, links, sink, ctx};
   unsigned refused = 0;
   extract_html(r->body, r->len, r->final_url ? r->final_url : url, on_found,
                &f, &refused);
@@ -417,7 +428,7 @@ static void *page_run(void *arg) {
   }
   CURL *h = crawl_handle_get(c);
   fetch_result r;
-  fetch_url(h, &c->fo, t->url, &r);
+  fetch_url(h, &c->page_fo, t->url, &r);
   crawl_handle_put(c, h);
   crawl_page_done(c, t->url, &r, &t->links, t->sink, t->ctx);
   fetch_result_free(&r);

@@ -7,7 +7,11 @@
  * level, then document order) before the next level starts, so the set of
  * pages admitted under --max-pages and --depth is the same whatever the
  * engine and the timing.  Every URL is normalised (url.h); pages and
- * images are each fetched at most once per URL.
+ * images are each fetched at most once per URL.  A page that redirects is
+ * one request: its target is a link of the next level like any other
+ * (not fetched again when already seen; a redirect loop ends there), so
+ * a crawl makes exactly the requests it needs.  Image redirects are
+ * followed by libcurl (up to max_redirects).
  *
  * Engines (engine.h) decide where the work runs.  They call:
  *   crawl_scan()   the level loop; pages are fetched on an executor and
@@ -88,6 +92,9 @@ typedef struct crawl_error {
 struct crawl {
   const crawl_opts *o;
   fetch_opts fo;         /* o->fetch with limits and stop set */
+  fetch_opts page_fo;    /* fo for pages: redirects not followed; the
+                            target becomes a link of the page, so a page
+                            reached twice is fetched once */
   crawl_counters *ctr;   /* heap or shared memory */
   limits *lim;           /* heap or shared memory */
   const atomic_int *stop;

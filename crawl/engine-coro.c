@@ -300,7 +300,8 @@ static void start_transfer(item *it) {
     finish(it);
     return;
   }
-  fetch_setup(it->h, &c->fo, it->url, &it->x);
+  fetch_setup(it->h, it->cls == Q_PAGE ? &c->page_fo : &c->fo, it->url,
+              &it->x);
   curl_easy_setopt(it->h, CURLOPT_PRIVATE, it);
   CURLMcode mc = curl_multi_add_handle(e->multi, it->h);
   if (mc != CURLM_OK) {

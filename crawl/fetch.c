@@ -136,7 +136,7 @@ void fetch_setup(CURL *h, const fetch_opts *o, const char *url,
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, o->no_follow ? 0L : 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, o->max_redirects);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(o->connect_timeout * 1000));
@@ -211,8 +211,19 @@ void fetch_finish(CURL *h, CURLcode rc, fetch_xfer *x, fetch_result *r) {
   free(r->body);
   r->body = NULL;
   r->len = 0;
+  free(r->location);
+  r->location = NULL;
+  char *loc = NULL;
+  if (rc == CURLE_OK && x->o->no_follow && r->status >= 300 &&
+      r->status < 400 &&
+      curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+    r->location = strdup(loc);
   if (rc == CURLE_OK) {
-    if (r->status >= 200 && r->status < 300) {
+    if (r->location) { /* a redirect, not followed: its target is the result */
+      r->kind = FETCH_OK;
+      r->body = strdup("");
+      r->error[0] = 0;
+    } else if (r->status >= 200 && r->status < 300) {
       r->kind = FETCH_OK;
       r->body = x->buf ? x->buf : strdup("");
       r->len = x->len;
@@ -311,5 +322,6 @@ int fetch_url(CURL *h, const fetch_opts *o, const char *url,
 void fetch_result_free(fetch_result *r) {
   free(r->body);
   free(r->final_url);
-  r->body = r->final_url = NULL;
+  free(r->location);
+  r->body = r->final_url = r->location = NULL;
 }

@@ -13,7 +13,8 @@
  * for slots.
  *
  * Limits: connect and total timeouts; redirects followed up to
- * max_redirects, only to http/https; bodies capped at max_body bytes on
+ * max_redirects, only to http/https (or, with no_follow, not followed:
+ * the 3xx answer is FETCH_OK with its target in location); bodies capped at max_body bytes on
  * the wire (Content-Length checked up front, and counted while
  * receiving) and at max_decoded bytes after content decoding (gzip,
  * deflate, br: a compression bomb stops at the cap).
@@ -79,6 +80,7 @@ typedef struct fetch_opts {
   long max_redirects;
   unsigned long long max_body, max_decoded;
   const char *user_agent;
+  bool no_follow;           /* return redirects (location), see the top */
   limits *limits;           /* NULL: none */
   const atomic_int *stop;   /* non-zero: abort transfers (Ctrl-C) */
 } fetch_opts;
@@ -89,6 +91,7 @@ typedef struct fetch_result {
   char *body;          /* malloc'd (NUL-terminated), on FETCH_OK */
   size_t len;
   char *final_url;     /* after redirects (malloc'd), NULL if unknown */
+  char *location;      /* no_follow: a 3xx's absolute target (malloc'd) */
   char content_type[96];
   char error[256];     /* what went wrong, for the report */
   unsigned requests;   /* HTTP requests made, redirects and retries included */

@@ -28,7 +28,7 @@
 static void usage(FILE *f) {
   fputs(
       "usage: conc-crawl [options] URL\n"
-      "  -e, --engine NAME       threads (default), processes or\n"
+      "  -e, --engine NAME       processes (default), threads or\n"
       "                          coroutines\n"
       "  -o, --out DIR           image folder (default crawl-out)\n"
       "  -c, --connections N     concurrent transfers (default 16)\n"

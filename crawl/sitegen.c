@@ -1,6 +1,6 @@
 /* sitegen.c - the deterministic local site of `make demo` and the tests.
  *
- *   conc-crawl-sitegen DIR [PAGES [IMAGES [faults]]]
+ *   conc-crawl-sitegen DIR [PAGES [IMAGES [faults] [quoted]]]
  *
  * Writes DIR/index.html (page 0), DIR/p/<i>.html (pages 1..PAGES-1),
  * DIR/img/<k>.png (IMAGES images, 256 B to 12 KiB, pseudo-random bytes
@@ -15,7 +15,10 @@
  * "faults", page 1 also points at /fault/ addresses that the nginx config
  * answers with 503, a dropped connection, a redirect loop, an oversized
  * body, a slow body and a gzip bomb (the bomb file itself is written by
- * tools/crawl-site.sh with gzip).  Same arguments, same bytes.
+ * tools/crawl-site.sh with gzip).  With "quoted", every attribute value
+ * is quoted (same pages otherwise): wget2 1.99's HTML parser stops at the
+ * first unquoted value, so make bench's site is quoted for its wget2
+ * anchor.  Same arguments, same bytes.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -69,13 +72,20 @@ static size_t image_size(long k) { return 256 + mix((uint64_t)k) % 12032; }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: conc-crawl-sitegen DIR [PAGES [IMAGES [faults]]]\n");
+    fprintf(stderr, "usage: conc-crawl-sitegen DIR [PAGES [IMAGES [faults] [quoted]]]\n");
     return 2;
   }
   dir = argv[1];
   long pages = argc > 2 ? atol(argv[2]) : 500;
   long images = argc > 3 ? atol(argv[3]) : 5000;
-  int faults = argc > 4 && strcmp(argv[4], "faults") == 0;
+  int faults = 0, quoted = 0;
+  for (int i = 4; i < argc; i++) {
+    if (strcmp(argv[i], "faults") == 0)
+      faults = 1;
+    else if (strcmp(argv[i], "quoted") == 0)
+      quoted = 1;
+  }
+  const char *q = quoted ? "\"" : "";
   if (pages < 1 || images < 0) {
     fprintf(stderr, "sitegen: bad counts\n");
     return 2;
@@ -129,7 +139,7 @@ int main(int argc, char **argv) {
       fprintf(f, "<li><a href='./%ld.html#top'>next</a>\n", i + 1);
     long r = (long)(mix((uint64_t)i + 77) % (uint64_t)pages);
     fprintf(f, "<li><a href=\"/p/../p/%ld.html\">random</a>\n", r);
-    fprintf(f, "<li><A HREF=/index.html>home</A>\n");
+    fprintf(f, "<li><A HREF=%s/index.html%s>home</A>\n", q, q);
     if (i % 25 == 5)
       fprintf(f, "<li><a href=\"missing-%ld.html\">broken</a>\n", i);
     if (i % 10 == 4 && i + 3 < pages)
@@ -141,16 +151,16 @@ int main(int argc, char **argv) {
             "<a href=\"mailto:site@example.invalid\">mail</a>"
             "<a href=\"javascript:void(0)\">js</a>\n",
             f);
-    fputs("</ul>\n<div class=gallery>\n", f);
+    fprintf(f, "</ul>\n<div class=%sgallery%s>\n", q, q);
     long a = i * images / pages, b = (i + 1) * images / pages;
     for (long k = a; k < b; k++) {
       if (k == a + 1 && k + 1 < b) {
         fprintf(f, "<img srcset=\"/img/%ld.png 1x, /img/%ld.png 2x\" "
-                   "alt=pair>\n",
-                k, k + 1);
+                   "alt=%spair%s>\n",
+                k, k + 1, q, q);
         k++;
       } else if (i % 30 == 8 && k == a) {
-        fprintf(f, "<img src=\"/ri/%ld.png\" alt=moved>\n", k);
+        fprintf(f, "<img src=\"/ri/%ld.png\" alt=%smoved%s>\n", k, q, q);
       } else {
         fprintf(f, "<img src=\"../img/%ld.png\" alt=\"image %ld\">\n", k, k);
       }

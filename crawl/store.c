@@ -1,4 +1,4 @@
-/* store.c - content-addressed files, .part + rename, journal for resume.
+/* store.c - content-addressed files (O_TMPFILE or .part, then link), journal.
  *
  * DESIGN: see store.h.  The only shared mutable state is the file system
  * and a process-wide counter for unique .part names; link(2) is atomic,
@@ -183,6 +183,44 @@ void store_ext(const char *url, const char *ct, char ext[8]) {
   strcpy(ext, ".bin");
 }
 
+static int write_all(int fd, const void *body, size_t n) {
+  const char *p = body;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* The bytes in an unnamed file (O_TMPFILE) linked under name: 0 (*fresh
+ * set), -errno, or 1 when the file system or /proc cannot do it. */
+static int put_tmpfile(store *s, const char *name, const void *body, size_t n,
+                       bool *fresh) {
+  int fd = openat(s->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd < 0)
+    return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL ? 1
+                                                                     : -errno;
+  if (write_all(fd, body, n) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  char proc[48];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  int lrc = linkat(AT_FDCWD, proc, s->dirfd, name, AT_SYMLINK_FOLLOW);
+  int e = lrc != 0 ? errno : 0;
+  close(fd);
+  if (lrc != 0 && e != EEXIST)
+    return e == ENOENT ? 1 : -e; /* ENOENT: no /proc */
+  *fresh = lrc == 0;
+  return 0;
+}
+
 int store_put(store *s, const char *url, const char *ct, const void *body,
               size_t n, char name[STORE_NAME_MAX], bool *fresh, char *err,
               size_t errcap) {
@@ -191,28 +229,22 @@ int store_put(store *s, const char *url, const char *ct, const void *body,
   store_ext(url, ct, ext);
   snprintf(name, STORE_NAME_MAX, "%s%s", hex, ext);
   *fresh = false;
+  int trc = put_tmpfile(s, name, body, n, fresh);
+  if (trc < 0)
+    return fail(err, errcap, -trc, "store", name);
   struct stat st;
-  if (fstatat(s->dirfd, name, &st, 0) != 0) {
+  if (trc == 1 && fstatat(s->dirfd, name, &st, 0) != 0) {
     snprintf(part, sizeof part, ".%s.%ld.%lu.part", hex, (long)getpid(),
              atomic_fetch_add_explicit(&part_counter, 1, memory_order_relaxed));
     int fd = openat(s->dirfd, part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                     0666);
     if (fd < 0)
       return fail(err, errcap, errno, "create", part);
-    const char *p = body;
-    size_t left = n;
-    while (left > 0) {
-      ssize_t w = write(fd, p, left);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0) {
-        int e = errno;
-        close(fd);
-        unlinkat(s->dirfd, part, 0);
-        return fail(err, errcap, e, "write", part);
-      }
-      p += w;
-      left -= (size_t)w;
+    if (write_all(fd, body, n) != 0) {
+      int e = errno;
+      close(fd);
+      unlinkat(s->dirfd, part, 0);
+      return fail(err, errcap, e, "write", part);
     }
     /* link, not rename: of two writers of the same bytes exactly one
      * sees success (fresh), the other EEXIST, so "files" is exact. */

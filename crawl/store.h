@@ -1,10 +1,12 @@
 /* store.h - the output folder: content-addressed files and a journal.
  *
  * Each image is written as <sha256 of its bytes><ext> (ext from the URL's
- * last path segment, else from the content type, else ".bin"): first to a
- * hidden ".<sha>.<pid>.<n>.part" file, then linked under its final name
- * (and the .part removed), so a file with a final name is always
- * complete.  After the rename a line
+ * last path segment, else from the content type, else ".bin"): first to an
+ * unnamed file (O_TMPFILE) that is then linked under its final name (four
+ * system calls: open, write, link, close); where the file system or /proc
+ * cannot do that, to a hidden ".<sha>.<pid>.<n>.part" file, then linked
+ * under its final name (and the .part removed).  Either way a file with a
+ * final name is always complete.  After the link a line
  * "<name>\t<size>\t<url>\n" is appended to the journal
  * (<dir>/.conc-crawl.journal) with one write(2) in O_APPEND mode.  A
  * later run (store_open on the same folder) loads the journal, keeps the

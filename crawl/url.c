@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,11 @@ typedef struct sbuf {
 static void sb_putn(sbuf *b, const char *s, size_t n) {
   if (b->oom)
     return;
+  if (n > SIZE_MAX / 4 || b->n > SIZE_MAX / 4) { /* also tells gcc -O3 that
+                                                   n + 1 cannot wrap */
+    b->oom = true;
+    return;
+  }
   if (b->n + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->n + n + 1)

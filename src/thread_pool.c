@@ -14,6 +14,15 @@
  * it.  Tasks submitted by tasks go to their worker's deque whatever their
  * priority.
  *
+ * Jobs.  The ring and the deques carry two-word jobs: (fn, arg) for a
+ * plain fire-and-forget task from outside the pool (out == NULL, no
+ * deadline, priority, timing, bounded queue or closure), which therefore
+ * costs no record, no allocation and no reference counting; or (NULL,
+ * record) for everything else.  A plain task's outcome is only counted;
+ * its stop request is the pool's stop word (shutdown with cancel_futures).
+ * A submitter that loses a race with shutdown takes a plain job back by
+ * marking its cell (RING_TOMB), a record by cancelling it.
+ *
  * A worker looks for work in this order: own deque, injection queue,
  * priority list, other workers' deques.
  *

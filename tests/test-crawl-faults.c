@@ -361,6 +361,22 @@ START_TEST(faults_redirect_loop_and_scheme) {
   fetch_result_free(&r);
   ck_assert_int_eq(get(s, &o, "/ftp", &r), FETCH_SCHEME);
   fetch_result_free(&r);
+  /* pages: a redirect is not followed but returned (one request) */
+  o.no_follow = true;
+  ck_assert_int_eq(get(s, &o, "/loop", &r), FETCH_OK);
+  ck_assert_uint_eq(r.requests, 1);
+  ck_assert_int_eq(r.status, 302);
+  ck_assert_ptr_nonnull(r.location);
+  char want[64];
+  snprintf(want, sizeof want, "http://127.0.0.1:%d/loop", s->port);
+  ck_assert_str_eq(r.location, want);
+  ck_assert_uint_eq(r.len, 0);
+  fetch_result_free(&r);
+  ck_assert_ptr_null(r.location);
+  ck_assert_int_eq(get(s, &o, "/ok", &r), FETCH_OK); /* no redirect: body */
+  ck_assert_ptr_null(r.location);
+  ck_assert_str_eq(r.body, "hello from the fault server\n");
+  fetch_result_free(&r);
   server_stop(s);
 }
 END_TEST

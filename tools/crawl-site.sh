@@ -17,7 +17,8 @@
 # redirect to /p/X and /img/X; /fault/503.* answers 503, /fault/reset.png
 # drops the connection (444), /fault/loop/a and /b redirect to each
 # other, /fault/slow.png is sent at 8 KiB/s, /fault/bomb.png is a gzip
-# stream sent with Content-Encoding: gzip.
+# stream sent with Content-Encoding: gzip.  /nginx-status is nginx's
+# stub_status (the request counter that make bench reads).
 set -euo pipefail
 
 gen='' genargs='' workers=1
@@ -105,6 +106,7 @@ http {
     location = /fault/loop/b { return 302 /fault/loop/a; }
     location = /fault/slow.png { limit_rate 8k; }
     location = /fault/bomb.png { add_header Content-Encoding gzip; }
+    location = /nginx-status { stub_status; }
   }
 }
 CONF
