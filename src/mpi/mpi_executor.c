@@ -168,6 +168,7 @@ static uint64_t mono_ns(void) {
  * sched_yield per poll costs a system call each time and, on a loaded
  * machine, the rest of a time slice - the latency of every message. */
 #define YIELD_NS 20000u
+#define SHORT_NS 20000u /* worker_main: a short task */
 static void idle_wait(const mpx *m, _Atomic uint32_t *w, uint32_t seen,
                       uint64_t last_active, uint64_t *sleep_ns) {
   uint64_t now = mono_ns();
@@ -512,11 +513,11 @@ static int worker_main(mpx *m) {
   for (;;) {
     bool work = false;
     uint32_t seen = atomic_load_explicit(&w.idle_word, memory_order_acquire);
-    /* receive what arrived; one empty probe is not proof (a progress
+    /* receive what arrived.  One empty probe is not proof (a progress
      * call may bring in only part of what waits in the shared-memory
-     * queues), so stop after a few in a row: a task run here blocks
-     * receiving, and frames left behind would wait for it (deadlines,
-     * stops) */
+     * queues): stop after a few in a row, since a task run here blocks
+     * receiving and frames left behind would wait for it (deadlines,
+     * stops). */
     for (int k = 0, empty = 0; k < 64 && !exiting; k++) {
       int r = worker_recv(&w, &buf, &cap);
       if (r == 0) {
@@ -529,13 +530,19 @@ static int worker_main(mpx *m) {
       if (r == 2)
         exiting = true;
     }
-    if (w.run_head) {
+    /* run the queued tasks: the next ones without receiving in between
+     * while each took under SHORT_NS (up to 16: the probes above cost
+     * more than a tiny task; a frame waits at most 16 short tasks) */
+    for (int n = 0; w.run_head && n < 16; n++) {
       wjob *j = w.run_head;
       w.run_head = j->next;
       if (!w.run_head)
         w.run_tail = NULL;
+      uint64_t t0 = mono_ns();
       run_direct(&w, j);
       work = true;
+      if (mono_ns() - t0 > SHORT_NS)
+        break;
     }
     /* isolated: jobs the local pool finished, oldest first */
     for (wjob *j = w.out_head, *nx; j; j = nx) {
@@ -700,8 +707,7 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
    * when rank 0 calls MPI again: say so (mx_submit wakes the progress
    * thread) */
   int gone = 0;
-  for (int i = 0; i < 16 && !gone; i++)
-    MPI_Test(&e->req[0], &gone, MPI_STATUS_IGNORE);
+  MPI_Test(&e->req[0], &gone, MPI_STATUS_IGNORE);
   if (!gone)
     m->unpushed = true;
   if (bulk) {
