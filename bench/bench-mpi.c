@@ -1,45 +1,30 @@
-/* bench/bench-mpi.c - the MPI executor (issue 9's figures).
+/* bench/bench-mpi.c - the MPI executor, workload M of bench/driver.py
+ * (issue 9).  One row per run, under mpiexec (rank 0 is the client, the
+ * other ranks serve; bench/mpi-row.sh starts it as the driver does):
  *
- *   mpiexec -n N bench-mpi [--no-isolate] [--quick] [--spin S]
- *                          [--sleep-max S]
- *   bench-mpi --pool [--quick]      the same rows on a process pool of 1
+ *   mpiexec -n 2 bench-mpi one N [--no-isolate]     tiny task, 1 in flight
+ *   mpiexec -n 2 bench-mpi pipe N W [--no-isolate]  tiny tasks, W in flight
+ *   mpiexec -n 2 bench-mpi big N W [--no-isolate]   1 MiB in + 1 MiB out
+ *   mpiexec -n 2 bench-mpi idle MS [--no-isolate]   idle CPU, rank 0 + worker
+ *   bench-mpi --pool MODE ...                       the same on a process
+ *                                                   pool of 1 (no MPI)
  *
- * Rows (one line each, "name value unit"), all self-checked (a wrong result
- * exits 1):
- *   tiny-1        tiny task (8 bytes in, 8 out), one in flight: us / task
- *   tiny-pipe     the same, 8 x workers in flight (window): us / task
- *   bulk-1        1 MiB in, 1 MiB out (the task copies), one in flight:
- *                 GB/s of verified payload (in + out bytes / time)
- *   bulk-pipe     the same, 2 x workers in flight
- *   idle-client   rank 0's CPU while nothing is in flight (1 s): % of a core
- *   idle-waiting  rank 0's CPU while one long task runs (1 s): % of a core
- *   idle-worker   a worker rank's CPU while it waits for work (1 s)
- * Numbers depend on the machine and the transport (mpiexec --mca btl ...);
- * bench/driver.py does not run this program yet.
+ * Tiny task: 8 bytes in (u64), 8 out (u64 + 1); every result is checked.
+ * Pipelined: a ring of W futures over submit_task, max_in_flight = W so
+ * that all of them reach the worker rank.  1 MiB: the task copies its input
+ * to its output; every output is compared with the input byte for byte;
+ * GB/s = (in + out bytes) / time.  A warm-up of N/10 (at least 10) tasks
+ * runs first, untimed.  Output: one RESULT line (bench/common.h); a failed
+ * check prints CHECK FAILED and exits 2 (mpiexec then ends the job).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
+#include "common.h"
 
 #include <conc.h>
 #include <conc/mpi.h>
 
 static int isolated = 1;
 
-#define CHECK(c)                                                              \
-  do {                                                                        \
-    if (!(c)) {                                                               \
-      fprintf(stderr, "bench-mpi: check failed at line %d: %s\n", __LINE__,  \
-              #c);                                                            \
-      exit(1);                                                                \
-    }                                                                         \
-  } while (0)
+#define CHECK(c) BENCH_CHECK(c, "bench-mpi line %d: %s", __LINE__, #c)
 
 /* out = in + 1 (u64) */
 CONC_TASK(bm_tiny, in, len, out) {
@@ -116,13 +101,6 @@ CONC_TASK(bm_rank_cpu, in, len, out) {
   return rc ? rc : conc_bytes_append(out, &cpu, sizeof cpu);
 }
 
-static double self_cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
-         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-}
-
 static uint64_t tiny_result(conc_future *f) {
   void *r;
   CHECK(conc_future_result(f, -1, &r) == 0);
@@ -133,15 +111,29 @@ static uint64_t tiny_result(conc_future *f) {
   return v;
 }
 
-static void tiny(conc_executor *ex, long n, size_t window, const char *row) {
+static double p50, p99; /* of the last tiny() with window 1 */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* n tiny tasks, window in flight; seconds */
+static double tiny(conc_executor *ex, long n, size_t window) {
   conc_future **ring = calloc(window, sizeof *ring);
   uint64_t *want = calloc(window, sizeof *want);
   CHECK(ring && want);
-  double t0 = conc_now();
+  double *lat = window == 1 ? calloc((size_t)n + 1, sizeof *lat) : NULL;
+  double t0 = conc_now(), ts = t0;
   for (long i = 0; i < n + (long)window; i++) {
     size_t k = (size_t)i % window;
     if (ring[k]) {
       CHECK(tiny_result(ring[k]) == want[k]);
+      if (lat) {
+        double t = conc_now();
+        lat[i - 1] = t - ts;
+        ts = t;
+      }
       conc_future_release(ring[k]);
       ring[k] = NULL;
     }
@@ -153,20 +145,28 @@ static void tiny(conc_executor *ex, long n, size_t window, const char *row) {
     }
   }
   double t = conc_now() - t0;
-  printf("%-13s %10.2f us/task   (%ld tasks, %zu in flight)\n", row,
-         t / (double)n * 1e6, n, window);
+  if (lat) { /* p50 / p99 of the round trips, for the notes column */
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    p50 = lat[n / 2];
+    p99 = lat[n * 99 / 100];
+    free(lat);
+  }
   free(ring);
   free(want);
+  return t;
 }
 
-static void bulk(conc_executor *ex, long n, size_t window, const char *row) {
-  size_t sz = 1u << 20;
-  unsigned char *in = malloc(sz);
+#define BIG (1u << 20)
+
+/* n tasks of 1 MiB in + out, window in flight; seconds */
+static double bulk(conc_executor *ex, long n, size_t window) {
+  unsigned char *in = malloc(BIG);
   CHECK(in);
-  for (size_t i = 0; i < sz; i++)
+  for (size_t i = 0; i < BIG; i++)
     in[i] = (unsigned char)(i * 131 + 7);
   conc_future **ring = calloc(window, sizeof *ring);
-  CHECK(ring);
+  unsigned char *first = calloc(window, 1);
+  CHECK(ring && first);
   double t0 = conc_now();
   for (long i = 0; i < n + (long)window; i++) {
     size_t k = (size_t)i % window;
@@ -174,109 +174,119 @@ static void bulk(conc_executor *ex, long n, size_t window, const char *row) {
       void *r;
       CHECK(conc_future_result(ring[k], -1, &r) == 0);
       const conc_bytes *b = r;
-      CHECK(b->len == sz && memcmp(b->data, in, sz) == 0);
+      CHECK(b->len == BIG && b->data[0] == first[k] &&
+            memcmp(b->data + 1, in + 1, BIG - 1) == 0);
       conc_future_release(ring[k]);
       ring[k] = NULL;
     }
-    if (i < n)
-      CHECK(conc_executor_submit_task(ex, "bm_echo", in, sz, NULL,
+    if (i < n) {
+      /* a different payload each time (submit copies the input) */
+      in[0] = first[k] = (unsigned char)(i * 7 + 1);
+      CHECK(conc_executor_submit_task(ex, "bm_echo", in, BIG, NULL,
                                       &ring[k]) == 0);
+    }
   }
   double t = conc_now() - t0;
-  printf("%-13s %10.2f GB/s     (%ld x 1 MiB in + out, %zu in flight)\n",
-         row, 2.0 * (double)sz * (double)n / t / 1e9, n, window);
   free(ring);
+  free(first);
   free(in);
+  return t;
+}
+
+/* rank 0's and the worker rank's CPU over ms of idleness (% of a core) */
+static void idle(conc_executor *ex, long ms) {
+  double s = (double)ms / 1e3;
+  unsigned char iso = (unsigned char)isolated;
+  conc_future *f;
+  void *r;
+  int32_t pid[2];
+  double cpu[2], c0 = 0, t0 = 0;
+  for (int k = 0; k < 2; k++) {
+    CHECK(conc_executor_submit_task(ex, "bm_rank_cpu", &iso, 1, NULL, &f) ==
+          0);
+    CHECK(conc_future_result(f, -1, &r) == 0);
+    CHECK(((const conc_bytes *)r)->len == 12);
+    memcpy(&pid[k], ((const conc_bytes *)r)->data, 4);
+    memcpy(&cpu[k], ((const conc_bytes *)r)->data + 4, sizeof cpu[k]);
+    conc_future_release(f);
+    if (k == 0) {
+      c0 = bench_cpu_seconds();
+      t0 = conc_now();
+      conc_sleep(s);
+    }
+  }
+  double el = conc_now() - t0, mine = bench_cpu_seconds() - c0;
+  CHECK(pid[0] == pid[1] && cpu[0] >= 0);
+  char extra[128];
+  snprintf(extra, sizeof extra, "client_pct=%.3f worker_pct=%.3f",
+           mine / el * 100, (cpu[1] - cpu[0]) / el * 100);
+  bench_result((mine + cpu[1] - cpu[0]) / el * 100, "%CPU", extra);
 }
 
 int main(int argc, char **argv) {
   conc_init(&argc, &argv);
-  int quick = 0;
   conc_mpi_options o;
   conc_mpi_options_init(&o);
+  bool pool = false;
+  char *pos[4] = {0};
+  int npos = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--no-isolate") == 0)
       o.isolate = false;
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    if (strcmp(argv[i], "--spin") == 0 && i + 1 < argc)
-      o.idle_spin = atof(argv[++i]);
-    if (strcmp(argv[i], "--sleep-max") == 0 && i + 1 < argc)
-      o.idle_sleep_max = atof(argv[++i]);
+    else if (strcmp(argv[i], "--pool") == 0)
+      pool = true;
+    else if (npos < 4)
+      pos[npos++] = argv[i];
+  }
+  const char *mode = pos[0] ? pos[0] : "";
+  long n = pos[1] ? strtol(pos[1], NULL, 10) : 1000;
+  size_t window = pos[2] ? (size_t)strtoul(pos[2], NULL, 10) : 1;
+  if (strcmp(mode, "one") == 0)
+    window = 1;
+  if (n <= 0 || window == 0 || window > 4096) {
+    fprintf(stderr, "usage: bench-mpi one|pipe|big|idle N [W] "
+                    "[--no-isolate] [--pool]\n");
+    return 2;
   }
   isolated = o.isolate;
-  bool pool = false;
-  for (int i = 1; i < argc; i++)
-    pool |= strcmp(argv[i], "--pool") == 0;
+  o.max_in_flight = (unsigned)window;
   conc_executor *ex;
   int rc;
   if (pool) { /* the same rows on a process pool, for comparison */
     conc_process_pool_options po;
     conc_process_pool_options_init(&po);
     po.max_workers = 1;
-    po.max_in_flight = 8;
+    po.max_in_flight = (unsigned)window;
     rc = conc_process_pool_create(&po, &ex);
     isolated = 0; /* bm_rank_cpu: the pool worker itself */
   } else {
     rc = conc_mpi_executor_create(&o, &ex);
   }
-  if (rc) {
-    fprintf(stderr, "bench-mpi: create: %s\n", conc_strerror(rc));
-    return 1;
+  CHECK(rc == 0);
+  CHECK(conc_executor_max_workers(ex) >= 1);
+  char extra[128];
+  long warm = n / 10 < 10 ? 10 : n / 10;
+  if (strcmp(mode, "one") == 0 || strcmp(mode, "pipe") == 0) {
+    tiny(ex, warm, window);
+    double t = tiny(ex, n, window);
+    if (window == 1)
+      snprintf(extra, sizeof extra, "p50=%.0f p99=%.0f", p50 * 1e9,
+               p99 * 1e9);
+    else
+      snprintf(extra, sizeof extra, "window=%zu", window);
+    bench_result(t / (double)n * 1e9, "ns/task", extra);
+  } else if (strcmp(mode, "big") == 0) {
+    bulk(ex, warm < 4 ? warm : 4, window);
+    double t = bulk(ex, n, window);
+    snprintf(extra, sizeof extra, "task_us=%.1f", t / (double)n * 1e6);
+    bench_result(2.0 * BIG * (double)n / t / 1e9, "GB/s", extra);
+  } else if (strcmp(mode, "idle") == 0) {
+    tiny(ex, 1000, 1);
+    idle(ex, n);
+  } else {
+    fprintf(stderr, "bench-mpi: unknown mode '%s'\n", mode);
+    return 2;
   }
-  unsigned nw = conc_executor_max_workers(ex);
-  printf("bench-mpi: %u worker%s, %s\n", nw, nw == 1 ? "" : "s",
-         pool ? "process pool (no MPI)"
-              : isolated ? "crash isolation on" : "no isolation");
-  long n1 = quick ? 2000 : 20000, n2 = quick ? 20000 : 200000;
-  long nb = quick ? 20 : 300;
-  tiny(ex, n1 / 10, 1, "warm-up");
-  tiny(ex, n1, 1, "tiny-1");
-  tiny(ex, n2, 8 * (size_t)nw, "tiny-pipe");
-  bulk(ex, nb, 1, "bulk-1");
-  bulk(ex, nb, 2 * (size_t)nw, "bulk-pipe");
-
-  double idle = quick ? 0.2 : 1.0;
-  /* rank 0, nothing in flight */
-  double c0 = self_cpu(), t0 = conc_now();
-  conc_sleep(idle);
-  printf("%-13s %10.2f %% of a core\n", "idle-client",
-         (self_cpu() - c0) / (conc_now() - t0) * 100);
-  /* rank 0 while a long task runs */
-  conc_future *f;
-  CHECK(conc_executor_submit_task(ex, "bm_sleep", &idle, sizeof idle, NULL,
-                                  &f) == 0);
-  c0 = self_cpu();
-  t0 = conc_now();
-  CHECK(conc_future_wait(f, -1) == 0);
-  printf("%-13s %10.2f %% of a core\n", "idle-waiting",
-         (self_cpu() - c0) / (conc_now() - t0) * 100);
-  conc_future_release(f);
-  /* a worker rank waiting for work: its CPU time, idle seconds apart */
-  unsigned char iso = (unsigned char)isolated;
-  void *r;
-  CHECK(conc_executor_submit_task(ex, "bm_rank_cpu", &iso, 1, NULL, &f) == 0);
-  CHECK(conc_future_result(f, -1, &r) == 0);
-  int32_t pid1;
-  double cpu1;
-  memcpy(&pid1, ((const conc_bytes *)r)->data, sizeof pid1);
-  memcpy(&cpu1, ((const conc_bytes *)r)->data + 4, sizeof cpu1);
-  conc_future_release(f);
-  t0 = conc_now();
-  conc_sleep(idle);
-  CHECK(conc_executor_submit_task(ex, "bm_rank_cpu", &iso, 1, NULL, &f) == 0);
-  CHECK(conc_future_result(f, -1, &r) == 0);
-  int32_t pid2;
-  double cpu2;
-  memcpy(&pid2, ((const conc_bytes *)r)->data, sizeof pid2);
-  memcpy(&cpu2, ((const conc_bytes *)r)->data + 4, sizeof cpu2);
-  conc_future_release(f);
-  if (pid1 == pid2 && cpu1 >= 0)
-    printf("%-13s %10.2f %% of a core (rank pid %d)\n", "idle-worker",
-           (cpu2 - cpu1) / (conc_now() - t0) * 100, pid1);
-  else
-    printf("%-13s  (two different ranks answered; not measured)\n",
-           "idle-worker");
   CHECK(conc_executor_destroy(ex) == 0);
   return 0;
 }

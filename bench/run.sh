@@ -34,7 +34,7 @@ die() { echo "bench: ERROR: $*" >&2; exit 1; }
 # ---- 1. packages ------------------------------------------------------------
 CORE_PKGS="build-essential cmake pkg-config g++ libtbb-dev libuv1-dev python3 strace libboost-context-dev libboost-fiber-dev python3-uvloop"
 HEAVY_PKGS="golang-go"
-MPI_PKGS="python3-mpi4py openmpi-bin"  # workload 9's mpi4py.futures anchor
+MPI_PKGS="python3-mpi4py openmpi-bin libopenmpi-dev"  # workload 9 (mpi4py), workload M (bench/build.d/mpi.sh)
 DRIVER_ARGS=()
 tools/deps.sh $CORE_PKGS || die "cannot install $CORE_PKGS"
 if [ -n "$QUICK" ]; then

@@ -108,6 +108,9 @@ typedef struct conc__helper {
    * the executor need not wake its own thread for results meanwhile.
    * Calls pair up; they must not block for long. */
   void (*helping)(struct conc__helper *h, bool on);
+  /* Optional: after helping(false), the waiter's future is not done and it
+   * goes to sleep (the executor's own thread should collect again). */
+  void (*park)(struct conc__helper *h);
   void *pool;
 } conc__helper;
 void conc__helper_release(conc__helper *h);

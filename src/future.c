@@ -424,6 +424,8 @@ static int wait_until(conc_future *f, double deadline) {
       h->helping(h, false);
     if (done)
       return 0;
+    if (h && h->park)
+      h->park(h); /* about to sleep: the executor's own thread takes over */
   }
   /* A pool worker helps at once (fork-join: the child is usually on its
    * own deque).  Another thread spins before it sleeps, for up to its spin

@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #endif
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -190,6 +192,46 @@ static uint32_t square_of(conc_future *f) {
 
 /* ---- scenarios ---- */
 
+/* A done callback that submits a task to the same executor (callbacks
+ * never run under the lock that serializes MPI calls, so the submission
+ * may send the task itself).  It must not wait for it: callbacks may run
+ * on the progress thread, which is the one that would receive it. */
+static conc_executor *cb_ex;
+static conc_future *cb_next[4];
+static int cb_resubmit(conc_future *f, void *arg) {
+  (void)f;
+  uintptr_t i = (uintptr_t)arg;
+  uint32_t v = (uint32_t)i + 10;
+  conc_future *g = NULL;
+  if (conc_executor_submit_task(cb_ex, "tm_square", &v, sizeof v, NULL, &g))
+    g = NULL;
+  __atomic_store_n(&cb_next[i], g, __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* Submitters and waiters on several threads at once: each drives MPI in
+ * turn (submit sends, waiting receives), one task in flight per thread. */
+typedef struct {
+  conc_executor *ex;
+  uint32_t base;
+  int bad;
+} rt_arg;
+static void *round_trips(void *p) {
+  rt_arg *a = p;
+  for (uint32_t i = 0; i < 200; i++) {
+    uint32_t v = a->base + i;
+    conc_future *f;
+    if (conc_executor_submit_task(a->ex, "tm_square", &v, sizeof v, NULL,
+                                  &f)) {
+      a->bad++;
+      continue;
+    }
+    a->bad += square_of(f) != v * v;
+    conc_future_release(f);
+  }
+  return NULL;
+}
+
 static void check_basic(conc_executor *ex) {
   /* many small tasks in flight at once, results matched by id */
   enum { NT = 300 };
@@ -219,6 +261,42 @@ static void check_basic(conc_executor *ex) {
   CHECK(seen == 5);
   for (int i = 0; i < 5; i++)
     conc_future_release(few[i]);
+
+  /* done callbacks that submit to the executor themselves */
+  cb_ex = ex;
+  conc_future *cbf[4];
+  for (uint32_t i = 0; i < 4; i++) {
+    __atomic_store_n(&cb_next[i], NULL, __ATOMIC_RELAXED);
+    CHECK_RC(conc_executor_submit_task(ex, "tm_square", &i, sizeof i, NULL,
+                                       &cbf[i]),
+             0);
+    CHECK_RC(conc_future_add_done_callback(cbf[i], cb_resubmit,
+                                           (void *)(uintptr_t)i),
+             0);
+  }
+  for (uint32_t i = 0; i < 4; i++) {
+    CHECK(square_of(cbf[i]) == i * i);
+    /* callbacks run just after the future is published: wait for it
+     * (a callback that never runs hangs the test: run.sh's bound) */
+    conc_future *g;
+    while (!(g = __atomic_load_n(&cb_next[i], __ATOMIC_ACQUIRE)))
+      sched_yield();
+    CHECK(square_of(g) == (i + 10) * (i + 10));
+    conc_future_release(g);
+    conc_future_release(cbf[i]);
+  }
+
+  /* three threads submitting and waiting at once */
+  pthread_t th[3];
+  rt_arg ra[3];
+  for (int i = 0; i < 3; i++) {
+    ra[i] = (rt_arg){ex, (uint32_t)(1000 * (i + 1)), 0};
+    CHECK(pthread_create(&th[i], NULL, round_trips, &ra[i]) == 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    pthread_join(th[i], NULL);
+    CHECK(ra[i].bad == 0);
+  }
 
   /* a task's own failure */
   CHECK_RC(conc_executor_submit_task(ex, "tm_fail", NULL, 0, NULL, &f), 0);

@@ -8,7 +8,10 @@
 #   pkg-config, shared      cc/c++ ... $(pkg-config --cflags --libs conc)
 #   pkg-config, static      cc/c++ -static ... $(pkg-config --static ...)
 #   CMake find_package      conc::conc and conc::conc_static
-# and runs each, checking that it uses the installed library.  Any failure
+# and runs each, checking that it uses the installed library.  Where conc
+# was built with MPI, also the MPI consumer (tests/consumer/mpi/) through
+# conc-mpi.pc and find_package(conc COMPONENTS mpi), run under mpiexec -n 2.
+# Any failure
 # stops the script with a message and a non-zero status; the temporary
 # directory is removed either way.
 set -euo pipefail
@@ -129,6 +132,37 @@ no_shared_conc "find_package C++ static" "$tmp/cmake/consumer-cxx-static"
 for t in consumer-c consumer-cxx consumer-c-static consumer-cxx-static; do
   run "find_package $t" "$tmp/cmake/$t"
 done
+
+# ---- the MPI executor (only where conc was built with MPI) ---------------------------
+if [ -f "$libdir/libconc_mpi.a" ]; then
+  command -v mpiexec >/dev/null || fail "libconc_mpi.a installed but no mpiexec"
+  [ -f "$prefix/include/conc/mpi.h" ] || fail "conc/mpi.h not installed"
+  [ -f "$libdir/pkgconfig/conc-mpi.pc" ] || fail "conc-mpi.pc not installed"
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  mpirun_=(mpiexec --oversubscribe --mca btl self,vader
+           --mca btl_vader_single_copy_mechanism none -n 2)
+  run_mpi() { # run_mpi NAME BINARY: under mpiexec -n 2, bounded
+    local out
+    out="$(timeout 120 "${mpirun_[@]}" "$2")" || fail "$1 exited with status $?"
+    case "$out" in *"7 * 7 = 49"*) ;; *) fail "$1 printed '$out'" ;; esac
+    echo "consumers:   $1: $out"
+  }
+  say "pkg-config conc-mpi: C, under mpiexec -n 2"
+  # shellcheck disable=SC2046
+  $CC "${CFLAGS_C[@]}" "$src/mpi/main.c" -o "$out/c-mpi" \
+    $(pkg-config --cflags --libs conc-mpi)
+  no_shared_conc "pkg-config conc-mpi" "$out/c-mpi"
+  run_mpi "pkg-config conc-mpi" "$out/c-mpi"
+  say "CMake find_package(conc COMPONENTS mpi): conc::conc_mpi"
+  cmake -S "$src/mpi" -B "$tmp/cmake-mpi" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake-mpi.log" 2>&1 ||
+    { cat "$tmp/cmake-mpi.log" >&2; fail "configuring the MPI consumer project"; }
+  cmake --build "$tmp/cmake-mpi" >>"$tmp/cmake-mpi.log" 2>&1 ||
+    { cat "$tmp/cmake-mpi.log" >&2; fail "building the MPI consumer project"; }
+  run_mpi "find_package mpi" "$tmp/cmake-mpi/consumer-mpi"
+else
+  echo "consumers: no libconc_mpi.a installed (conc built without MPI): MPI consumer skipped"
+fi
 
 step=""
 echo "consumers: ok"

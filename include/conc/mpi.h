@@ -23,12 +23,21 @@
  * finalizes MPI and exits (status 0; 1 if its registry differed or MPI
  * failed).  Code placed before the call runs on every rank.
  *
- * MPI ownership.  conc initialises MPI (MPI_Init_thread, FUNNELED) on a
+ * MPI ownership.  conc initialises MPI (MPI_Init_thread, SERIALIZED) on a
  * progress thread of its own in every rank and finalizes it there when the
- * executor shuts down; no other thread calls MPI.  So: one MPI executor per
- * process lifetime (MPI cannot be initialised twice; a second create
- * returns CONC_EBUSY), and the program must not call MPI itself.
- * Submitters may use any thread.
+ * executor shuts down.  On rank 0 MPI calls are serialized by conc's own
+ * lock: a submitter that finds it free sends its task itself, and a thread
+ * waiting for one of the executor's futures receives results itself (no
+ * hop through the progress thread); the progress thread drives MPI when
+ * nobody waits.  (If MPI grants only FUNNELED, the progress thread does
+ * all of it.)  So: one MPI executor per process lifetime (MPI cannot be
+ * initialised twice; a second create returns CONC_EBUSY), and the program
+ * must not call MPI itself.  Submitters may use any thread.
+ *
+ * Callbacks.  Done callbacks run on rank 0's progress thread (or on the
+ * thread adding one to a future already done).  A callback may submit to
+ * the executor but must not wait for one of its futures: the progress
+ * thread it blocks is the one that would receive the result.
  *
  * Start-up check.  Rank 0 sends its registry hash (HELLO frame) to every
  * worker, and each worker answers with its own: a rank whose registry
@@ -38,18 +47,20 @@
  * Pipelining.  Up to max_in_flight tasks are sent ahead to each worker
  * rank; results come back in any order and are matched to their futures
  * by task id.  Inputs and outputs above 64 KiB travel as a separate MPI
- * message straight from (into) the caller's buffer: no extra copy.
+ * message straight from the task's input buffer (submit_task copies the
+ * caller's input there once) into the result buffer: no other copy.
  *
  * Idle behaviour.  The progress threads poll MPI (MPI_Improbe): after the
- * last message they spin for idle_spin seconds (sched_yield between
- * polls, so a loaded machine loses little), then sleep with a doubling
+ * last message they spin for idle_spin seconds (a CPU pause between polls,
+ * sched_yield every 20 us), then sleep with a doubling
  * back-off from 10 us up to idle_sleep_max seconds between polls.  The
  * spin is long (1 ms) because both sides poll: with a short one a worker
  * and rank 0 each sleep while the other answers, and their back-offs
- * feed each other up to idle_sleep_max per task.  On rank 0 a submission
- * wakes the thread at once, and with no task in flight it sleeps without
- * polling (no CPU); while a bulk input is still being sent it polls
- * without sleeping (MPI moves it in fragments that each need the
+ * feed each other up to idle_sleep_max per task.  On rank 0 a thread
+ * waiting for a future polls MPI itself for a while before it sleeps; with
+ * no task in flight the progress thread sleeps without polling (no CPU)
+ * until a submission wakes it; while a bulk input is still being sent it
+ * polls without sleeping (MPI moves it in fragments that each need the
  * sender's call).  A worker rank with nothing to do costs one poll per
  * idle_sleep_max
  * (about 1000 wake-ups per second by default: see docs/mpi.md for the

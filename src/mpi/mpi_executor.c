@@ -7,9 +7,24 @@
  *   - on rank 0 (the client) runs the scheduler below until shutdown, or
  *   - on a worker rank serves tasks (worker_main), after which the thread
  *     that called create exits the process.
- * MPI_Finalize runs on that same thread.  Submitters on rank 0 never call
- * MPI: they queue futures under `mu` and wake the thread through the
- * futex word `wake`.
+ * MPI_Finalize runs on that same thread.
+ *
+ * Who calls MPI on rank 0 (MPI_THREAD_SERIALIZED): whoever holds the
+ * helper's mutex `hp->mpi`: the progress thread, a submitter that sends
+ * its own task (try-lock after queueing it), or a thread waiting for one
+ * of the executor's futures (FF_HELPED: future.c calls mx_help, which
+ * try-locks and receives what arrived).  So a task submitted and waited
+ * for goes out and comes back on the caller's thread, without a wake-up
+ * hop to the progress thread and back (each costs a futex wake and a
+ * context switch: ~20 us on this kind of VM).  While someone else drove
+ * MPI in the last HANDOFF_NS, the progress thread stands back (a timed
+ * sleep); it takes over when the waiters go to sleep.  If MPI grants only
+ * FUNNELED, everything goes through the progress thread as before.
+ * Futures completed under `hp->mpi` are published after it is released;
+ * those with done callbacks completed by a helper or a submitter go to
+ * the progress thread (`deferred`), so that callbacks never run on a
+ * thread that may hold a lock the callback wants.  Lock order: hp->mpi,
+ * then mu.
  *
  * Messages.  Every message on TAG_FRAME is one wire frame (src/wire.h):
  * HELLO both ways at start-up, TASK rank 0 -> worker, RESULT worker ->
@@ -21,13 +36,14 @@
  * side reads a frame's bulk right after the frame, so bulks pair with
  * their frames.
  *
- * Rank 0.  `mu` guards the pending FIFO, the shutdown flags and the
- * counters; slots (one per worker rank, each with up to `depth` tasks in
- * flight) belong to the progress thread alone.  The loop: receive every
- * frame that arrived (complete futures: callbacks run on this thread),
- * dispatch pending tasks to the least loaded slots with room (future goes
- * RUNNING, frame sent with MPI_Isend), and when idle spin, then sleep on
- * `wake` with a doubling timeout (no timeout when nothing is in flight).
+ * Rank 0.  `mu` guards the pending FIFO, the shutdown flags, `deferred`
+ * and the counters; slots (one per worker rank, each with up to `depth`
+ * tasks in flight), next_id, nbulk and rbuf are guarded by hp->mpi.  The
+ * loop: receive every frame that arrived, dispatch pending tasks to the
+ * least loaded slots with room (future goes RUNNING, frame sent with
+ * MPI_Isend), publish the futures completed, and when idle spin, then
+ * sleep on `wake` with a doubling timeout (no timeout when nothing is in
+ * flight and nothing happened for idle_spin).
  * A result is matched to its slot entry by task id; the entry's send
  * requests are completed before the future is published (its input
  * buffer belongs to the future).
@@ -36,9 +52,12 @@
  * the tasks run one at a time on the progress thread (between two tasks it
  * receives again, so pipelined tasks keep arriving) and results are sent
  * with blocking MPI_Send.  With isolation each task goes to a local
- * process pool; its done callback (on the pool's collector thread) queues
- * the future on `dmu` and bumps the futex word `done_seq`, which the
- * progress thread sleeps on between polls.
+ * process pool; the progress thread checks the pool's futures between
+ * MPI polls and, with nothing else to do, collects results from the
+ * pool's rings itself (the futures' helper, FF_HELPED) with a sched_yield
+ * between polls for idle_spin, then waits for the oldest job with a
+ * doubling timeout: the rank neither spins against its own task's process
+ * for the CPU nor waits for the pool's collector thread.
  */
 #include "executor-int.h"
 #include "fsrv.h"
@@ -59,15 +78,23 @@
 #define INLINE_MAX (64u << 10)
 #define MSG_MAX 4096u
 #define STOP_POLL 0.01 /* how often tasks in flight are checked for stops */
+/* the progress thread stands back while another thread drove MPI this
+ * recently (ns); a waiter that stops driving says so (mx_park) */
+#define HANDOFF_NS 1000000u
+#define HELP_POLL_NS 50000u /* see mx_help */
+#define HELP_BULK_NS 2000000u
+#define RECYCLE_MIN (64u << 10)
+#define RECYCLE_MAX (64u << 20)
 
 static _Atomic int created; /* one MPI executor per process */
 
 typedef struct entry {
   conc_future *f; /* NULL: free */
   uint64_t id;
-  unsigned char *frame;
+  unsigned char *frame; /* allocated frame, or NULL: it is in small */
   MPI_Request req[2];
   bool stop_sent;
+  unsigned char small[96]; /* frames of small inputs */
 } entry;
 
 typedef struct slot {
@@ -76,8 +103,24 @@ typedef struct slot {
   entry *e; /* depth entries */
 } slot;
 
+/* Rank 0's MPI lock and the futures' helper (future-int.h): refcounted
+ * apart from the executor, so that a waiter holding a future may call
+ * mx_help while the executor is being destroyed (h.pool is NULL then). */
+typedef struct mpi_helper {
+  conc__helper h;
+  pthread_mutex_t mpi; /* held by whoever calls MPI */
+  bool mpi_done;       /* MPI finalized (or about to be): under mpi */
+  /* big output buffers given back by freed futures, reused for the next
+   * big results (their pages are already there) */
+  pthread_mutex_t cache_mu;
+  conc_bytes cache[4];
+  unsigned ncache;
+} mpi_helper;
+
 typedef struct mpx {
   conc_executor ex; /* first */
+  mpi_helper *hp;
+  bool serialized; /* MPI_THREAD_SERIALIZED: helpers may drive MPI */
   conc_mpi_options o;
   pthread_t thread;
   bool thread_started;
@@ -90,10 +133,13 @@ typedef struct mpx {
   int rank, nworkers;
   /* rank 0 */
   _Atomic uint32_t wake;
-  _Atomic uint32_t sleeping;
+  _Atomic uint32_t sleeping; /* 0 awake, 1 timed sleep, 2 until poked */
+  _Atomic uint64_t last_drive; /* mono_ns of a helper's/submitter's drive */
   conc_future *pend_head, *pend_tail;
+  conc_future *deferred; /* completed by a helper, callbacks pending */
   size_t npending, ninflight;
-  unsigned nbulk; /* bulk inputs still being sent (progress thread) */
+  unsigned nbulk; /* bulk inputs still being sent (under hp->mpi) */
+  bool unpushed;  /* a frame sent did not leave at once (under hp->mpi) */
   bool shutdown, thread_done;
   bool stop_all; /* shutdown(cancel_futures): stop what is in flight */
   unsigned depth;
@@ -115,14 +161,26 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The idle policy shared by both sides: spin (yielding) for idle_spin
- * after the last activity, then sleep on *w with a doubling timeout up to
- * idle_sleep_max.  *sleep_ns is the current back-off (0 while busy). */
+/* The idle policy shared by both sides: spin for idle_spin after the
+ * last activity, then sleep on *w with a doubling timeout up to
+ * idle_sleep_max.  *sleep_ns is the current back-off (0 while busy).  The
+ * spin polls with a CPU pause and yields the CPU only every YIELD_NS: a
+ * sched_yield per poll costs a system call each time and, on a loaded
+ * machine, the rest of a time slice - the latency of every message. */
+#define YIELD_NS 20000u
+#define SHORT_NS 20000u /* worker_main: a short task */
 static void idle_wait(const mpx *m, _Atomic uint32_t *w, uint32_t seen,
                       uint64_t last_active, uint64_t *sleep_ns) {
   uint64_t now = mono_ns();
   if (now - last_active < (uint64_t)(m->o.idle_spin * 1e9)) {
-    sched_yield();
+    static _Thread_local uint64_t last_yield;
+    if (now - last_yield < YIELD_NS) {
+      for (int i = 0; i < 16; i++)
+        conc__pause();
+    } else {
+      sched_yield();
+      last_yield = mono_ns();
+    }
     return;
   }
   uint64_t max = (uint64_t)(m->o.idle_sleep_max * 1e9);
@@ -202,12 +260,10 @@ typedef struct wstate {
   conc_task_fn *fns;
   conc_bytes out;
   wjob *run_head, *run_tail; /* not isolated: received, not run */
-  /* isolated: finished futures, from the pool's collector */
-  pthread_mutex_t dmu;
-  wjob *done;
-  _Atomic uint32_t done_seq;
+  _Atomic uint32_t idle_word; /* idle_wait's futex (timed sleeps only) */
   size_t outstanding;
-  wjob *out_head; /* isolated: jobs in the local pool (for STOP) */
+  /* isolated: jobs in the local pool, oldest first */
+  wjob *out_head, *out_tail;
 } wstate;
 
 static void job_free(wjob *j) {
@@ -253,20 +309,6 @@ static void send_result(mpx *m, uint64_t id, int outcome, int code,
     MPI_Send(out, (int)olen, MPI_BYTE, 0, TAG_BULK, m->comm);
 }
 
-static int job_done_cb(conc_future *f, void *arg) {
-  (void)f;
-  wjob *j = arg;
-  wstate *w = (wstate *)j->frame; /* stashed: see submit_isolated */
-  j->frame = NULL;
-  pthread_mutex_lock(&w->dmu);
-  j->next = w->done;
-  w->done = j;
-  pthread_mutex_unlock(&w->dmu);
-  atomic_fetch_add_explicit(&w->done_seq, 1, memory_order_release);
-  conc__futex_wake(&w->done_seq, 1, false);
-  return 0;
-}
-
 static void submit_isolated(wstate *w, wjob *j) {
   const char *name = j->index < w->ntasks ? conc_task_name(j->index) : NULL;
   conc_submit_options so;
@@ -288,17 +330,13 @@ static void submit_isolated(wstate *w, wjob *j) {
     return;
   }
   w->outstanding++;
-  j->lprev = NULL;
-  j->lnext = w->out_head;
-  if (w->out_head)
-    w->out_head->lprev = j;
-  w->out_head = j;
-  j->frame = (unsigned char *)w; /* the callback finds w here */
-  if (conc_future_add_done_callback(j->f, job_done_cb, j) != 0) {
-    /* cannot happen without memory: wait for it here */
-    conc_future_wait(j->f, -1);
-    job_done_cb(j->f, j);
-  }
+  j->lnext = NULL;
+  j->lprev = w->out_tail;
+  if (w->out_tail)
+    w->out_tail->lnext = j;
+  else
+    w->out_head = j;
+  w->out_tail = j;
 }
 
 static void finish_isolated(wstate *w, wjob *j) {
@@ -325,6 +363,8 @@ static void finish_isolated(wstate *w, wjob *j) {
     w->out_head = j->lnext;
   if (j->lnext)
     j->lnext->lprev = j->lprev;
+  else
+    w->out_tail = j->lprev;
   w->outstanding--;
   job_free(j);
 }
@@ -445,7 +485,6 @@ static int worker_main(mpx *m) {
     status = 1;
   }
   wstate w = {.m = m};
-  pthread_mutex_init(&w.dmu, NULL);
   w.ntasks = conc_task_count();
   w.fns = conc__calloc(w.ntasks ? w.ntasks : 1, sizeof *w.fns);
   CONC_MUST(w.fns != NULL);
@@ -473,40 +512,43 @@ static int worker_main(mpx *m) {
   uint64_t last = mono_ns(), sleep_ns = 0;
   for (;;) {
     bool work = false;
-    uint32_t seen = atomic_load_explicit(&w.done_seq, memory_order_acquire);
-    for (int k = 0; k < 64 && !exiting; k++) {
+    uint32_t seen = atomic_load_explicit(&w.idle_word, memory_order_acquire);
+    /* receive what arrived.  One empty probe is not proof (a progress
+     * call may bring in only part of what waits in the shared-memory
+     * queues): stop after a few in a row, since a task run here blocks
+     * receiving and frames left behind would wait for it (deadlines,
+     * stops). */
+    for (int k = 0, empty = 0; k < 64 && !exiting; k++) {
       int r = worker_recv(&w, &buf, &cap);
-      if (r == 0)
-        break;
+      if (r == 0) {
+        if (++empty >= 4)
+          break;
+        continue;
+      }
+      empty = 0;
       work = true;
       if (r == 2)
         exiting = true;
     }
-    if (w.run_head) {
+    /* run the queued tasks: the next ones without receiving in between
+     * while each took under SHORT_NS (up to 16: the probes above cost
+     * more than a tiny task; a frame waits at most 16 short tasks) */
+    for (int n = 0; w.run_head && n < 16; n++) {
       wjob *j = w.run_head;
       w.run_head = j->next;
       if (!w.run_head)
         w.run_tail = NULL;
+      uint64_t t0 = mono_ns();
       run_direct(&w, j);
       work = true;
+      if (mono_ns() - t0 > SHORT_NS)
+        break;
     }
-    if (m->o.isolate) {
-      pthread_mutex_lock(&w.dmu);
-      wjob *d = w.done;
-      w.done = NULL;
-      pthread_mutex_unlock(&w.dmu);
-      /* oldest first */
-      wjob *rev = NULL;
-      while (d) {
-        wjob *nx = d->next;
-        d->next = rev;
-        rev = d;
-        d = nx;
-      }
-      while (rev) {
-        wjob *nx = rev->next;
-        finish_isolated(&w, rev);
-        rev = nx;
+    /* isolated: jobs the local pool finished, oldest first */
+    for (wjob *j = w.out_head, *nx; j; j = nx) {
+      nx = j->lnext;
+      if (conc_future_done(j->f)) {
+        finish_isolated(&w, j);
         work = true;
       }
     }
@@ -515,8 +557,29 @@ static int worker_main(mpx *m) {
     if (work) {
       last = mono_ns();
       sleep_ns = 0;
+    } else if (w.out_head) {
+      /* a job is out: collect from the local pool's rings ourselves (no
+       * hop through its collector thread), yielding the CPU to the task's
+       * process between polls; after idle_spin, wait for the oldest job
+       * with a doubling timeout (sleeps until the collector completes
+       * it), then poll MPI again */
+      conc_future *f = w.out_head->f;
+      conc__helper *h =
+          (f->flags & FF_HELPED) ? conc__closure_helper(f->arg) : NULL;
+      if (h && h->help(h)) {
+        last = mono_ns();
+        sleep_ns = 0;
+      } else if (mono_ns() - last < (uint64_t)(m->o.idle_spin * 1e9)) {
+        sched_yield();
+      } else {
+        uint64_t max = (uint64_t)(m->o.idle_sleep_max * 1e9);
+        sleep_ns = sleep_ns ? sleep_ns * 2 : 20000;
+        if (sleep_ns > max)
+          sleep_ns = max;
+        conc_future_wait(f, (double)sleep_ns * 1e-9);
+      }
     } else {
-      idle_wait(m, &w.done_seq, seen, last, &sleep_ns);
+      idle_wait(m, &w.idle_word, seen, last, &sleep_ns);
     }
   }
   conc__free(buf);
@@ -524,7 +587,6 @@ static int worker_main(mpx *m) {
     conc_executor_destroy(w.pool);
   conc_bytes_free(&w.out);
   conc__free(w.fns);
-  pthread_mutex_destroy(&w.dmu);
   return status;
 }
 
@@ -534,15 +596,73 @@ static size_t name_index(const mpx *m, const char *name, bool *found) {
   return conc__names_find(m->names, m->nnames, name, found);
 }
 
+/* Futures to complete once hp->mpi is released (callbacks may wait for
+ * other futures of the executor, or submit to it).  The outcome is written
+ * into the record now - a running task-bound future has no other
+ * completer (only this executor completes its running futures) - and
+ * published later; f->next links the list. */
+typedef struct done_list {
+  conc_future *head;
+} done_list;
 
-static void poke(mpx *m) {
+static void done_push(done_list *d, conc_future *f) {
+  atomic_store_explicit(&f->next, d->head, memory_order_relaxed);
+  d->head = f;
+}
+
+static void done_add(done_list *d, conc_future *f, int outcome, int detail,
+                     char *msg) {
+  f->outcome = (int16_t)outcome;
+  f->detail = detail;
+  f->u.msg = msg;
+  done_push(d, f);
+}
+
+/* Publish, then drop the executor's reference. */
+static void done_run(conc_future *f) {
+  while (f) {
+    conc_future *next = atomic_load_explicit(&f->next, memory_order_relaxed);
+    conc__future_finish_prepared(f);
+    conc_future_release(f);
+    f = next;
+  }
+}
+
+/* Wake the progress thread: always from its sleep without a timeout; from
+ * a timed one only if `force` (it has something to do now). */
+static void poke(mpx *m, bool force) {
   atomic_fetch_add_explicit(&m->wake, 1, memory_order_seq_cst);
-  if (atomic_load_explicit(&m->sleeping, memory_order_seq_cst))
+  uint32_t s = atomic_load_explicit(&m->sleeping, memory_order_seq_cst);
+  if (s == 2 || (s == 1 && force))
     conc__futex_wake(&m->wake, 1, false);
 }
 
-/* Send f to slot s as entry e (progress thread).  Returns 0 or an error
- * for the task alone. */
+/* A thread other than the progress thread completed the futures of d
+ * (hp->mpi held): keep those without callbacks in *mine (published by the
+ * caller once the lock is released), hand the others to the progress
+ * thread.  (A callback added in the instant between this check and the
+ * publication runs on the caller, as in the process pool.) */
+static void split_done(mpx *m, done_list *d, done_list *mine) {
+  bool any = false;
+  pthread_mutex_lock(&m->mu);
+  for (conc_future *f = d->head, *next; f; f = next) {
+    next = atomic_load_explicit(&f->next, memory_order_relaxed);
+    if (atomic_load_explicit(&f->cbs, memory_order_seq_cst)) {
+      atomic_store_explicit(&f->next, m->deferred, memory_order_relaxed);
+      m->deferred = f;
+      any = true;
+    } else {
+      done_push(mine, f);
+    }
+  }
+  d->head = NULL;
+  pthread_mutex_unlock(&m->mu);
+  if (any)
+    poke(m, true);
+}
+
+/* Send f to slot s as entry e (hp->mpi held).  Returns 0 or an error for
+ * the task alone. */
 static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
   const char *name;
   const void *in;
@@ -557,7 +677,9 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
   bool dl = (f->flags & FF_DEADLINE) != 0;
   size_t off = dl ? 16 : 8;
   size_t plen = off + (bulk ? 8 : len);
-  unsigned char *b = conc__malloc(CONC__WIRE_HDR + plen);
+  size_t flen = CONC__WIRE_HDR + plen;
+  /* small frames live in the entry (no allocation per task) */
+  unsigned char *b = flen <= sizeof e->small ? e->small : conc__malloc(flen);
   if (!b)
     return CONC_ENOMEM;
   uint64_t id = ++m->next_id;
@@ -577,11 +699,17 @@ static int send_task(mpx *m, slot *s, entry *e, conc_future *f) {
     memcpy(p, in, len);
   e->f = f;
   e->id = id;
-  e->frame = b;
+  e->frame = b == e->small ? NULL : b;
   e->stop_sent = false;
   e->req[1] = MPI_REQUEST_NULL;
-  MPI_Isend(b, (int)(CONC__WIRE_HDR + plen), MPI_BYTE, s->dest, TAG_FRAME,
-            m->comm, &e->req[0]);
+  MPI_Isend(b, (int)flen, MPI_BYTE, s->dest, TAG_FRAME, m->comm, &e->req[0]);
+  /* a small frame usually leaves within the call; if not, it moves only
+   * when rank 0 calls MPI again: say so (mx_submit wakes the progress
+   * thread) */
+  int gone = 0;
+  MPI_Test(&e->req[0], &gone, MPI_STATUS_IGNORE);
+  if (!gone)
+    m->unpushed = true;
   if (bulk) {
     MPI_Isend(in, (int)len, MPI_BYTE, s->dest, TAG_BULK, m->comm,
               &e->req[1]);
@@ -608,9 +736,9 @@ static entry *free_entry(mpx *m, slot *s) {
   return NULL;
 }
 
-/* Hand pending tasks to slots with room (progress thread).  Returns true
- * if anything moved. */
-static bool dispatch(mpx *m) {
+/* Hand pending tasks to slots with room (hp->mpi held); futures that end
+ * here go to d.  Returns true if anything moved. */
+static bool dispatch(mpx *m, done_list *d) {
   bool moved = false;
   for (;;) {
     slot *s = best_slot(m);
@@ -633,13 +761,12 @@ static bool dispatch(mpx *m) {
     pthread_mutex_unlock(&m->mu);
     moved = true;
     if (st == CONC__SKIPPED) {
-      conc_future_release(f);
+      conc_future_release(f); /* cancelled: completed by the canceller */
       continue;
     }
     if (st == CONC_EDEADLINE) {
-      conc__future_fail(f, CONC_EDEADLINE, 0,
-                        conc__strdup("deadline passed before the task started"));
-      conc_future_release(f);
+      done_add(d, f, CONC_EDEADLINE, 0,
+               conc__strdup("deadline passed before the task started"));
       continue;
     }
     entry *e = free_entry(m, s);
@@ -649,10 +776,9 @@ static bool dispatch(mpx *m) {
       m->ninflight--;
       m->n_failed++;
       pthread_mutex_unlock(&m->mu);
-      conc__future_fail(f, rc, 0,
-                        conc__asprintf("cannot send the task's input: %s",
-                                       conc_strerror(rc)));
-      conc_future_release(f);
+      done_add(d, f, rc, 0,
+               conc__asprintf("cannot send the task's input: %s",
+                              conc_strerror(rc)));
     }
   }
 }
@@ -664,8 +790,26 @@ _Noreturn static void protocol_error(mpx *m, int src, const char *what) {
   abort();
 }
 
-/* Receive and handle one frame if any (progress thread). */
-static bool client_recv(mpx *m) {
+/* An empty buffer with room for n bytes from the cache, if one fits. */
+static void take_cached(mpx *m, conc_bytes *out, size_t n) {
+  if (n < RECYCLE_MIN || out->cap)
+    return;
+  mpi_helper *hp = m->hp;
+  pthread_mutex_lock(&hp->cache_mu);
+  for (unsigned i = 0; i < hp->ncache; i++) {
+    if (hp->cache[i].cap >= n) {
+      *out = hp->cache[i];
+      out->len = 0;
+      hp->cache[i] = hp->cache[--hp->ncache];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&hp->cache_mu);
+}
+
+/* Receive and handle one frame if any (hp->mpi held); its future goes to
+ * d. */
+static bool client_recv(mpx *m, done_list *d) {
   int flag = 0;
   MPI_Message msg;
   MPI_Status st;
@@ -698,6 +842,8 @@ static bool client_recv(mpx *m) {
   int outcome = r.outcome;
   if (outcome == 0) {
     out->len = 0;
+    if (r.len <= INT_MAX)
+      take_cached(m, out, (size_t)r.len);
     if (r.len > INT_MAX || conc_bytes_reserve(out, (size_t)r.len) != 0) {
       if (fr.flags & CONC__FF_FD) /* the bytes are on their way: take them */
         protocol_error(m, src, "a result too large to receive");
@@ -740,7 +886,9 @@ static bool client_recv(mpx *m) {
     m->n_failed++;
   pthread_mutex_unlock(&m->mu);
   if (outcome == 0) {
-    conc__future_succeed(f, out);
+    f->outcome = 0;
+    f->u.result = out;
+    done_push(d, f);
   } else {
     if (!text && outcome == CONC_ETASK)
       text = conc__strdup("task failed");
@@ -751,15 +899,14 @@ static bool client_recv(mpx *m) {
         text = t2;
       }
     }
-    conc__future_fail(f, outcome, r.code, text);
+    done_add(d, f, outcome, r.code, text);
   }
-  conc_future_release(f);
   return true;
 }
 
 /* Drive the bulk sends in flight: a large message moves in fragments, and
- * each needs the sender to call MPI (progress thread).  Returns true if
- * one completed. */
+ * each needs the sender to call MPI (hp->mpi held).  Returns true if one
+ * completed. */
 static bool progress_bulk(mpx *m) {
   bool any = false;
   for (int i = 0; m->nbulk && i < m->nworkers; i++) {
@@ -779,7 +926,85 @@ static bool progress_bulk(mpx *m) {
   return any;
 }
 
-/* Pass stop requests on to the worker ranks (progress thread). */
+/* One round of MPI work (hp->mpi held): receive what arrived, send what
+ * waits, push bulk sends.  True if anything happened. */
+static bool drive(mpx *m, done_list *d) {
+  bool work = false;
+  for (int k = 0; k < 256 && client_recv(m, d); k++)
+    work = true;
+  work |= dispatch(m, d);
+  if (m->nbulk)
+    work |= progress_bulk(m);
+  return work;
+}
+
+/* future.c: a thread waiting for one of our futures drives MPI itself if
+ * nobody else does (never blocks). */
+static bool mx_help(conc__helper *h) {
+  mpi_helper *hp = (mpi_helper *)h;
+  if (pthread_mutex_trylock(&hp->mpi) != 0)
+    return false;
+  mpx *m = h->pool;
+  done_list d = {NULL}, mine = {NULL};
+  bool work = false;
+  if (m && !hp->mpi_done) {
+    uint64_t t0 = mono_ns();
+    atomic_store_explicit(&m->last_drive, t0, memory_order_relaxed);
+    /* poll for up to HELP_POLL_NS before returning: future.c yields the
+     * CPU between calls, which would add a system call (or a time slice)
+     * to a result due in a microsecond */
+    for (unsigned i = 0; !(work = drive(m, &d)); i++) {
+      /* a big input still moving needs our calls for each fragment:
+       * leaving now would hand it to the progress thread and back */
+      uint64_t limit = m->nbulk ? HELP_BULK_NS : HELP_POLL_NS;
+      if ((i & 7) == 7 && mono_ns() - t0 > limit)
+        break;
+      conc__pause();
+    }
+    if (d.head)
+      split_done(m, &d, &mine); /* before unlocking: m may go after */
+  }
+  pthread_mutex_unlock(&hp->mpi);
+  done_run(mine.head);
+  return work;
+}
+
+/* future.c: a waiter that drove MPI goes to sleep; the progress thread
+ * takes over at once. */
+static void mx_park(conc__helper *h) {
+  mpi_helper *hp = (mpi_helper *)h;
+  pthread_mutex_lock(&hp->mpi);
+  mpx *m = h->pool;
+  if (m && !hp->mpi_done) {
+    atomic_store_explicit(&m->last_drive, 0, memory_order_relaxed);
+    poke(m, true);
+  }
+  pthread_mutex_unlock(&hp->mpi);
+}
+
+static void mx_helper_destroy(conc__helper *h) {
+  mpi_helper *hp = (mpi_helper *)h;
+  for (unsigned i = 0; i < hp->ncache; i++)
+    conc_bytes_free(&hp->cache[i]);
+  pthread_mutex_destroy(&hp->cache_mu);
+  pthread_mutex_destroy(&hp->mpi);
+  conc__free(hp);
+}
+
+static void mx_recycle(conc__helper *h, conc_bytes *b) {
+  mpi_helper *hp = (mpi_helper *)h;
+  if (b->cap <= RECYCLE_MAX) {
+    pthread_mutex_lock(&hp->cache_mu);
+    if (hp->ncache < 4) {
+      hp->cache[hp->ncache++] = *b;
+      *b = (conc_bytes){0};
+    }
+    pthread_mutex_unlock(&hp->cache_mu);
+  }
+  conc_bytes_free(b);
+}
+
+/* Pass stop requests on to the worker ranks (hp->mpi held). */
 static void pass_stops(mpx *m, bool stop_all) {
   for (int i = 0; i < m->nworkers; i++) {
     slot *s = &m->slots[i];
@@ -799,48 +1024,78 @@ static void pass_stops(mpx *m, bool stop_all) {
   }
 }
 
+/* Sleep on `wake` until poked or for ns (0: until poked). */
+static void client_sleep(mpx *m, uint32_t seen, uint64_t ns) {
+  atomic_store_explicit(&m->sleeping, ns ? 1 : 2, memory_order_seq_cst);
+  conc__futex_wait(&m->wake, seen, ns ? conc_now() + (double)ns * 1e-9
+                                      : INFINITY, false);
+  atomic_store_explicit(&m->sleeping, 0, memory_order_relaxed);
+}
+
 static void client_main(mpx *m) {
+  mpi_helper *hp = m->hp;
   uint64_t last = mono_ns(), sleep_ns = 0;
+  uint64_t spin_ns = (uint64_t)(m->o.idle_spin * 1e9);
   double next_stops = 0;
   bool stopped_all = false;
   for (;;) {
     uint32_t seen = atomic_load_explicit(&m->wake, memory_order_seq_cst);
-    bool work = false;
-    for (int k = 0; k < 256 && client_recv(m); k++)
-      work = true;
-    work |= dispatch(m);
     pthread_mutex_lock(&m->mu);
+    conc_future *def = m->deferred; /* callbacks to run here */
+    m->deferred = NULL;
     bool stop_all = m->stop_all && !stopped_all;
     bool any = m->ninflight > 0;
     pthread_mutex_unlock(&m->mu);
-    if (any && (stop_all || conc_now() >= next_stops)) {
-      pass_stops(m, stop_all);
-      stopped_all |= stop_all;
-      next_stops = conc_now() + STOP_POLL;
+    bool work = def != NULL;
+    done_run(def);
+    uint64_t now = mono_ns();
+    uint64_t other =
+        atomic_load_explicit(&m->last_drive, memory_order_relaxed);
+    bool others = m->serialized && now - other < HANDOFF_NS;
+    bool stops = any && (stop_all || conc_now() >= next_stops);
+    bool nbulk = false;
+    if (!others || stops) {
+      done_list d = {NULL};
+      pthread_mutex_lock(&hp->mpi);
+      if (!others) {
+        m->unpushed = false; /* driving pushes them */
+        work |= drive(m, &d);
+      }
+      if (stops) {
+        pass_stops(m, stop_all);
+        stopped_all |= stop_all;
+        next_stops = conc_now() + STOP_POLL;
+      }
+      nbulk = m->nbulk != 0;
+      pthread_mutex_unlock(&hp->mpi);
+      done_run(d.head);
     }
     pthread_mutex_lock(&m->mu);
     bool busy = m->ninflight > 0;
     bool pending = m->pend_head != NULL;
-    bool done = m->shutdown && !busy && !pending;
+    bool done = m->shutdown && !busy && !pending && !m->deferred;
     pthread_mutex_unlock(&m->mu);
     if (done)
       break;
-    if (m->nbulk)
-      work |= progress_bulk(m);
     if (work) {
-      last = mono_ns();
+      last = now;
       sleep_ns = 0;
       continue;
     }
-    if (m->nbulk) { /* fragments to push: never sleep (see above) */
+    if (nbulk) { /* fragments to push: never sleep (see above) */
       sched_yield();
       continue;
     }
-    if (!busy && !pending) { /* nothing can arrive: sleep until poked */
-      atomic_store_explicit(&m->sleeping, 1, memory_order_seq_cst);
-      conc__futex_wait(&m->wake, seen, INFINITY, false);
-      atomic_store_explicit(&m->sleeping, 0, memory_order_relaxed);
-      last = mono_ns();
+    if (others) { /* somebody drives: look again when they may have
+                     stopped */
+      client_sleep(m, seen, other + HANDOFF_NS - now + 1000);
+      sleep_ns = 0;
+      continue;
+    }
+    if (!busy && !pending) { /* nothing can arrive */
+      uint64_t la = last > other ? last : other;
+      /* a pause between tasks: stay near; a long one: sleep until poked */
+      client_sleep(m, seen, now - la < spin_ns ? la + spin_ns - now : 0);
       sleep_ns = 0;
       continue;
     }
@@ -848,6 +1103,15 @@ static void client_main(mpx *m) {
     idle_wait(m, &m->wake, seen, last, &sleep_ns);
     atomic_store_explicit(&m->sleeping, 0, memory_order_relaxed);
   }
+  /* no helper drives MPI after this; publish what they handed over */
+  pthread_mutex_lock(&hp->mpi);
+  hp->mpi_done = true;
+  pthread_mutex_unlock(&hp->mpi);
+  pthread_mutex_lock(&m->mu);
+  conc_future *def = m->deferred;
+  m->deferred = NULL;
+  pthread_mutex_unlock(&m->mu);
+  done_run(def);
 }
 
 /* Read /proc/self/cmdline into an argv for MPI_Comm_spawn (without
@@ -883,7 +1147,7 @@ static void *progress(void *arg) {
   /* the back-off's short sleeps: no 50 us of timer slack on top */
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   int provided = 0;
-  if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
+  if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) !=
       MPI_SUCCESS) {
     pthread_mutex_lock(&m->mu);
     m->start = CONC_EBROKEN;
@@ -891,6 +1155,8 @@ static void *progress(void *arg) {
     pthread_mutex_unlock(&m->mu);
     return NULL;
   }
+  /* below SERIALIZED only this thread calls MPI (see the top) */
+  m->serialized = provided >= MPI_THREAD_SERIALIZED;
   MPI_Comm parent = MPI_COMM_NULL;
   MPI_Comm_get_parent(&parent);
   int rc = 0;
@@ -1009,17 +1275,18 @@ static void *progress(void *arg) {
 
 /* ==== executor interface ==== */
 
-static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
-                     const conc_submit_options *o, unsigned flags,
-                     conc_future **out) {
-  mpx *m = M(ex);
+/* The future of a closure (refs: executor + caller if out).  Returns 0
+ * with *fp, or an error (nothing created). */
+static int new_future(mpx *m, conc_fn fn, void *arg,
+                      const conc_submit_options *o, unsigned flags,
+                      bool out, conc_future **fp) {
   const char *name;
   const void *in;
   size_t len;
   conc_bytes *obuf;
   if (!conc__closure_info(fn, arg, &name, &in, &len, &obuf))
     return CONC_ENOTSUP; /* a function pointer cannot cross processes */
-  if (!conc__executor_local(ex))
+  if (!conc__executor_local(&m->ex))
     return CONC_EBROKEN;
   bool found = false;
   size_t index = name ? name_index(m, name, &found) : 0;
@@ -1032,26 +1299,65 @@ static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
     return CONC_ENOMEM;
   f->flags |= (uint16_t)flags;
   f->detail = (int32_t)index;
+  if (m->serialized) { /* waiters may drive MPI (mx_help) */
+    f->flags |= FF_HELPED;
+    conc__closure_set_helper(arg, &m->hp->h);
+  }
   if (o && o->deadline >= 0) {
     f->flags |= FF_DEADLINE;
     f->u.deadline = o->deadline;
   }
+  *fp = f;
+  return 0;
+}
+
+/* A future refused at submission: drop it without touching its closure
+ * (the caller frees arg on error). */
+static void drop_future(conc_future *f, bool out) {
+  f->flags &= (uint16_t)~FF_FREE_ARG;
+  conc_future_release(f);
+  if (out)
+    conc_future_release(f);
+}
+
+static int mx_submit(conc_executor *ex, conc_fn fn, void *arg,
+                     const conc_submit_options *o, unsigned flags,
+                     conc_future **out) {
+  mpx *m = M(ex);
+  conc_future *f;
+  int rc = new_future(m, fn, arg, o, flags, out != NULL, &f);
+  if (rc)
+    return rc;
   pthread_mutex_lock(&m->mu);
   if (m->shutdown) {
     pthread_mutex_unlock(&m->mu);
-    f->flags &= (uint16_t)~FF_FREE_ARG; /* the caller frees arg on error */
-    conc_future_release(f);
-    if (out)
-      conc_future_release(f);
+    drop_future(f, out != NULL);
     return CONC_ESHUTDOWN;
   }
   conc__fq_push(&m->pend_head, &m->pend_tail, f);
   m->npending++;
   m->n_submitted++;
   pthread_mutex_unlock(&m->mu);
-  poke(m);
   if (out)
     *out = f;
+  /* send it ourselves if MPI is free: no hop to the progress thread */
+  bool sent = false;
+  mpi_helper *hp = m->hp;
+  if (m->serialized && pthread_mutex_trylock(&hp->mpi) == 0) {
+    done_list d = {NULL}, mine = {NULL};
+    if (!hp->mpi_done) { /* (not a drive: results are left to others) */
+      dispatch(m, &d);
+      /* sends still to push need somebody calling MPI: if nobody waits,
+       * only the progress thread will */
+      sent = !m->unpushed && !m->nbulk;
+      m->unpushed = false;
+      if (d.head)
+        split_done(m, &d, &mine);
+    }
+    pthread_mutex_unlock(&hp->mpi);
+    done_run(mine.head);
+  }
+  poke(m, !sent);
   return 0;
 }
 
@@ -1073,7 +1379,7 @@ static int mx_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
   }
   bool own = pthread_equal(pthread_self(), m->thread);
   pthread_mutex_unlock(&m->mu);
-  poke(m);
+  poke(m, true);
   if (!wait)
     return 0;
   if (own)
@@ -1087,8 +1393,18 @@ static int mx_shutdown(conc_executor *ex, bool wait, bool cancel_futures) {
 
 static void mx_free(conc_executor *ex) {
   mpx *m = M(ex);
-  if (conc__executor_local(ex) && m->thread_started)
+  bool local = conc__executor_local(ex);
+  if (local && m->thread_started)
     pthread_join(m->thread, NULL);
+  if (m->hp) { /* a waiter may be in mx_help right now */
+    if (local)
+      pthread_mutex_lock(&m->hp->mpi);
+    m->hp->h.pool = NULL;
+    if (local)
+      pthread_mutex_unlock(&m->hp->mpi);
+    conc__helper_release(&m->hp->h);
+    m->hp = NULL;
+  }
   for (int i = 0; m->slots && i < m->nworkers; i++)
     conc__free(m->slots[i].e);
   conc__free(m->slots);
@@ -1119,7 +1435,9 @@ static void mx_stats(conc_executor *ex, conc_executor_stats *st) {
 }
 
 /* submit_task: the generic closure (the input is copied once, then sent
- * from there) */
+ * from there; sending a big input straight from the caller's buffer, the
+ * caller driving MPI until it is out, measured slower here: the send
+ * cannot start before the worker rank has finished its previous task) */
 static const conc__executor_vt mx_vt = {
     .kind = "mpi",
     .submit = mx_submit,
@@ -1185,6 +1503,19 @@ int conc_mpi_executor_create(const conc_mpi_options *opts,
   m->depth = o.max_in_flight;
   pthread_mutex_init(&m->mu, NULL);
   pthread_cond_init(&m->cv, NULL);
+  m->hp = conc__calloc(1, sizeof *m->hp);
+  if (!m->hp) {
+    mx_free(&m->ex);
+    return CONC_ENOMEM;
+  }
+  atomic_init(&m->hp->h.refs, 1);
+  m->hp->h.help = mx_help;
+  m->hp->h.destroy = mx_helper_destroy;
+  m->hp->h.recycle = mx_recycle;
+  m->hp->h.park = mx_park;
+  m->hp->h.pool = m;
+  pthread_mutex_init(&m->hp->mpi, NULL);
+  pthread_mutex_init(&m->hp->cache_mu, NULL);
   m->nnames = conc_task_count();
   m->names = conc__calloc(m->nnames ? m->nnames : 1, sizeof *m->names);
   if (!m->names) {
