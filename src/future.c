@@ -449,7 +449,12 @@ static int wait_until(conc_future *f, double deadline) {
     if (budget >= 1e-6) {
       double until = fmin(t_slow + budget, deadline);
       for (unsigned i = 1;; i++) {
-        conc__pause();
+        /* yield now and then: the worker we woke is often placed on this
+         * CPU (wake-affine), and pure spinning would keep it waiting */
+        if ((i & 31) == 0)
+          sched_yield();
+        else
+          conc__pause();
         s = atomic_load_explicit(&f->state, memory_order_acquire);
         if (is_done(s))
           return 0;
