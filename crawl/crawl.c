@@ -332,7 +332,7 @@ void crawl_image(crawl *c, const char *url) {
 
 /* ---- pages ---- */
 
-static int vec_push(strvec *v, const char *s) {
+int strvec_push(strvec *v, const char *s) {
   if (v->n == v->cap) {
     size_t cap = v->cap ? 2 * v->cap : 16;
     char **n = realloc(v->v, cap * sizeof *n);
@@ -367,7 +367,7 @@ static int on_found(void *arg, extract_kind kind, const char *url) {
   if (kind == EXTRACT_LINK) {
     char host[256];
     if (url_host(url, host, sizeof host) == 0 && strcmp(host, f->c->host) == 0)
-      vec_push(f->links, url);
+      strvec_push(f->links, url);
     else
       add(&f->c->ctr->offsite, 1);
   } else if (crawl_image_new(f->c, url)) {
@@ -440,7 +440,7 @@ int crawl_scan(crawl *c, conc_executor *ex, crawl_sink_fn sink, void *ctx) {
   strvec level = {0};
   int rc = 0;
   long admitted = 1;
-  if (vec_push(&level, c->start) < 0 || strset_add(&pages, c->start, NULL) < 0)
+  if (strvec_push(&level, c->start) < 0 || strset_add(&pages, c->start, NULL) < 0)
     rc = CONC_ENOMEM;
   for (int depth = 0; rc == 0 && level.n > 0 && !crawl_stopped(c); depth++) {
     page_task *t = calloc(level.n, sizeof *t);
@@ -470,7 +470,7 @@ int crawl_scan(crawl *c, conc_executor *ex, crawl_sink_fn sink, void *ctx) {
         if (admitted >= c->o->max_pages)
           break;
         if (strset_add(&pages, t[i].links.v[k], NULL) == 1) {
-          vec_push(&next, t[i].links.v[k]);
+          strvec_push(&next, t[i].links.v[k]);
           admitted++;
         }
       }

@@ -151,6 +151,8 @@ typedef struct strvec {
 } strvec;
 void crawl_page_done(crawl *c, const char *url, fetch_result *r,
                      strvec *links, crawl_sink_fn sink, void *ctx);
+/* Append a copy of s.  0, or -1 when out of memory. */
+int strvec_push(strvec *v, const char *s);
 void strvec_free(strvec *v);
 
 /* A curl handle from c's pool (or a new one) / back to the pool. */

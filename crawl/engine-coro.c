@@ -209,28 +209,13 @@ static int arm(item *it, conc_timer_fn fn, double seconds) {
 
 static void dispatch(eng *e);
 
-static int vec_push(strvec *v, const char *s) {
-  if (v->n == v->cap) {
-    size_t cap = v->cap ? 2 * v->cap : 16;
-    char **n = realloc(v->v, cap * sizeof *n);
-    if (!n)
-      return -1;
-    v->v = n;
-    v->cap = cap;
-  }
-  char *d = strdup(s);
-  if (!d)
-    return -1;
-  v->v[v->n++] = d;
-  return 0;
-}
 
 /* A page's new image address (on a pool thread): kept in the item, queued
  * by the loop afterwards. */
 static void collect(void *ctx, const char *url) {
   item *it = ctx;
   if (crawl_image_want(it->e->c, url))
-    vec_push(&it->imgs, url);
+    strvec_push(&it->imgs, url);
 }
 
 /* The crawl's part of an outcome: extraction, hashing, the file. */
@@ -481,7 +466,7 @@ static int scanner(void *arg, void **result) {
   strset pages = {0};
   strvec level = {0};
   long admitted = 1;
-  if (vec_push(&level, c->start) < 0 || strset_add(&pages, c->start, NULL) < 0)
+  if (strvec_push(&level, c->start) < 0 || strset_add(&pages, c->start, NULL) < 0)
     e->error = CONC_ENOMEM;
   for (int depth = 0; !e->error && level.n > 0 && !crawl_stopped(c);
        depth++) {
@@ -509,7 +494,7 @@ static int scanner(void *arg, void **result) {
         if (admitted >= c->o->max_pages)
           break;
         if (strset_add(&pages, e->links[i].v[k], NULL) == 1) {
-          vec_push(&next, e->links[i].v[k]);
+          strvec_push(&next, e->links[i].v[k]);
           admitted++;
         }
       }

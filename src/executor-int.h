@@ -9,6 +9,8 @@
 #define CONC_EXECUTOR_INT_H
 
 #include "future-int.h"
+
+#include <pthread.h>
 #include "conc/executor.h"
 #include "conc/task.h"
 
@@ -112,6 +114,24 @@ static inline conc_future *conc__fq_pop(conc_future **h, conc_future **t) {
 
 /* Index of name in names[0..n) (sorted: a snapshot of the registry, as
  * conc_task_name gives it): *found says whether it is there. */
+/* A few big output buffers given back by freed futures, reused for the
+ * next big results of the same executor (their pages are already there):
+ * the process pool's and the MPI executor's helpers keep one. */
+typedef struct conc__bufcache {
+  pthread_mutex_t mu;
+  conc_bytes b[4];
+  unsigned n;
+} conc__bufcache;
+void conc__bufcache_init(conc__bufcache *c);
+void conc__bufcache_destroy(conc__bufcache *c);
+/* Keep *b if it is at most `max` bytes and there is room, else free it;
+ * *b is empty afterwards. */
+void conc__bufcache_put(conc__bufcache *c, conc_bytes *b, size_t max);
+/* If *out has no buffer and n >= min: a kept buffer of at least n bytes,
+ * emptied, if one fits. */
+void conc__bufcache_take(conc__bufcache *c, conc_bytes *out, size_t n,
+                         size_t min);
+
 size_t conc__names_find(const char *const *names, size_t n, const char *name,
                         bool *found);
 

@@ -119,11 +119,7 @@ typedef struct slot {
 typedef struct pp_helper {
   conc__helper h;
   pthread_mutex_t rx;
-  /* big output buffers given back by freed futures, reused for the next
-   * big results (their pages are already there) */
-  pthread_mutex_t cache_mu;
-  conc_bytes cache[4];
-  unsigned ncache;
+  conc__bufcache cache; /* big output buffers for reuse */
   unsigned nhelp; /* waiters collecting results now (under rx) */
 } pp_helper;
 
@@ -1162,41 +1158,18 @@ static void pp_helping(conc__helper *h, bool on) {
 
 static void pp_helper_destroy(conc__helper *h) {
   pp_helper *hp = (pp_helper *)h;
-  for (unsigned i = 0; i < hp->ncache; i++)
-    conc_bytes_free(&hp->cache[i]);
-  pthread_mutex_destroy(&hp->cache_mu);
+  conc__bufcache_destroy(&hp->cache);
   pthread_mutex_destroy(&hp->rx);
   conc__free(hp);
 }
 
 static void pp_recycle(conc__helper *h, conc_bytes *b) {
-  pp_helper *hp = (pp_helper *)h;
-  if (b->cap <= RECYCLE_MAX) {
-    pthread_mutex_lock(&hp->cache_mu);
-    if (hp->ncache < 4) {
-      hp->cache[hp->ncache++] = *b;
-      *b = (conc_bytes){0};
-    }
-    pthread_mutex_unlock(&hp->cache_mu);
-  }
-  conc_bytes_free(b);
+  conc__bufcache_put(&((pp_helper *)h)->cache, b, RECYCLE_MAX);
 }
 
 /* An empty buffer with room for n bytes from the cache, if one fits. */
 static void take_cached(struct ppool *p, conc_bytes *out, size_t n) {
-  if (n < RECYCLE_MIN || out->cap)
-    return;
-  pp_helper *hp = p->hp;
-  pthread_mutex_lock(&hp->cache_mu);
-  for (unsigned i = 0; i < hp->ncache; i++) {
-    if (hp->cache[i].cap >= n) {
-      *out = hp->cache[i];
-      out->len = 0;
-      hp->cache[i] = hp->cache[--hp->ncache];
-      break;
-    }
-  }
-  pthread_mutex_unlock(&hp->cache_mu);
+  conc__bufcache_take(&p->hp->cache, out, n, RECYCLE_MIN);
 }
 
 /* Poll the server, the workers' sockets and pidfds (deaths) and the
@@ -1767,7 +1740,7 @@ int conc_process_pool_create(const conc_process_pool_options *opts,
   p->hp->h.destroy = pp_helper_destroy;
   p->hp->h.recycle = pp_recycle;
   p->hp->h.helping = pp_helping;
-  pthread_mutex_init(&p->hp->cache_mu, NULL);
+  conc__bufcache_init(&p->hp->cache);
   p->hp->h.pool = p;
   pthread_mutex_init(&p->hp->rx, NULL);
   p->slots = conc__calloc(n, sizeof *p->slots);

@@ -208,6 +208,46 @@ static size_t find(const char *name, bool *found) {
   return lo;
 }
 
+void conc__bufcache_init(conc__bufcache *c) {
+  pthread_mutex_init(&c->mu, NULL);
+  c->n = 0;
+}
+
+void conc__bufcache_destroy(conc__bufcache *c) {
+  for (unsigned i = 0; i < c->n; i++)
+    conc_bytes_free(&c->b[i]);
+  c->n = 0;
+  pthread_mutex_destroy(&c->mu);
+}
+
+void conc__bufcache_put(conc__bufcache *c, conc_bytes *b, size_t max) {
+  if (b->cap <= max) {
+    pthread_mutex_lock(&c->mu);
+    if (c->n < sizeof c->b / sizeof c->b[0]) {
+      c->b[c->n++] = *b;
+      *b = (conc_bytes){0};
+    }
+    pthread_mutex_unlock(&c->mu);
+  }
+  conc_bytes_free(b);
+}
+
+void conc__bufcache_take(conc__bufcache *c, conc_bytes *out, size_t n,
+                         size_t min) {
+  if (n < min || out->cap)
+    return;
+  pthread_mutex_lock(&c->mu);
+  for (unsigned i = 0; i < c->n; i++) {
+    if (c->b[i].cap >= n) {
+      *out = c->b[i];
+      out->len = 0;
+      c->b[i] = c->b[--c->n];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
 size_t conc__names_find(const char *const *names, size_t n, const char *name,
                         bool *found) {
   size_t lo = 0, hi = n;

@@ -110,11 +110,7 @@ typedef struct mpi_helper {
   conc__helper h;
   pthread_mutex_t mpi; /* held by whoever calls MPI */
   bool mpi_done;       /* MPI finalized (or about to be): under mpi */
-  /* big output buffers given back by freed futures, reused for the next
-   * big results (their pages are already there) */
-  pthread_mutex_t cache_mu;
-  conc_bytes cache[4];
-  unsigned ncache;
+  conc__bufcache cache; /* big output buffers for reuse */
 } mpi_helper;
 
 typedef struct mpx {
@@ -792,19 +788,7 @@ _Noreturn static void protocol_error(mpx *m, int src, const char *what) {
 
 /* An empty buffer with room for n bytes from the cache, if one fits. */
 static void take_cached(mpx *m, conc_bytes *out, size_t n) {
-  if (n < RECYCLE_MIN || out->cap)
-    return;
-  mpi_helper *hp = m->hp;
-  pthread_mutex_lock(&hp->cache_mu);
-  for (unsigned i = 0; i < hp->ncache; i++) {
-    if (hp->cache[i].cap >= n) {
-      *out = hp->cache[i];
-      out->len = 0;
-      hp->cache[i] = hp->cache[--hp->ncache];
-      break;
-    }
-  }
-  pthread_mutex_unlock(&hp->cache_mu);
+  conc__bufcache_take(&m->hp->cache, out, n, RECYCLE_MIN);
 }
 
 /* Receive and handle one frame if any (hp->mpi held); its future goes to
@@ -984,24 +968,13 @@ static void mx_park(conc__helper *h) {
 
 static void mx_helper_destroy(conc__helper *h) {
   mpi_helper *hp = (mpi_helper *)h;
-  for (unsigned i = 0; i < hp->ncache; i++)
-    conc_bytes_free(&hp->cache[i]);
-  pthread_mutex_destroy(&hp->cache_mu);
+  conc__bufcache_destroy(&hp->cache);
   pthread_mutex_destroy(&hp->mpi);
   conc__free(hp);
 }
 
 static void mx_recycle(conc__helper *h, conc_bytes *b) {
-  mpi_helper *hp = (mpi_helper *)h;
-  if (b->cap <= RECYCLE_MAX) {
-    pthread_mutex_lock(&hp->cache_mu);
-    if (hp->ncache < 4) {
-      hp->cache[hp->ncache++] = *b;
-      *b = (conc_bytes){0};
-    }
-    pthread_mutex_unlock(&hp->cache_mu);
-  }
-  conc_bytes_free(b);
+  conc__bufcache_put(&((mpi_helper *)h)->cache, b, RECYCLE_MAX);
 }
 
 /* Pass stop requests on to the worker ranks (hp->mpi held). */
@@ -1515,7 +1488,7 @@ int conc_mpi_executor_create(const conc_mpi_options *opts,
   m->hp->h.park = mx_park;
   m->hp->h.pool = m;
   pthread_mutex_init(&m->hp->mpi, NULL);
-  pthread_mutex_init(&m->hp->cache_mu, NULL);
+  conc__bufcache_init(&m->hp->cache);
   m->nnames = conc_task_count();
   m->names = conc__calloc(m->nnames ? m->nnames : 1, sizeof *m->names);
   if (!m->names) {
